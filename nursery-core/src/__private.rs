@@ -1,0 +1,172 @@
+//! Not public API: what `#[nursery]` and `spawn!` expand to.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+pub use crate::kind::{Local, Sendable};
+pub use crate::nursery::Nursery;
+use crate::errors::Errors;
+use crate::kind::Kind;
+use crate::run::drive;
+
+fn cancelled_value<T>(on_cancel: impl FnOnce() -> Option<T>) -> T {
+    on_cancel().unwrap_or_else(|| {
+        panic!(
+            "a nursery was cancelled before its body returned, and its body's value is \
+             neither `()` nor an `Option`, so there is no value to return; to finish with a \
+             value, call `cancel()` from the body and return the value before its next `.await`"
+        )
+    })
+}
+
+/// A `-> Result<T, Errors<E>>` body: its failures flatten into the nursery's.
+pub async fn run_errors<T, E, K, B>(
+    nursery: &Nursery<'_, E, K>,
+    body: B,
+    on_cancel: impl FnOnce() -> Option<T>,
+) -> Result<T, Errors<E>>
+where
+    K: Kind,
+    B: Future<Output = Result<T, Errors<E>>>,
+{
+    match drive(nursery, body, |out| out).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Ok(cancelled_value(on_cancel)),
+        Err(errors) => Err(errors),
+    }
+}
+
+/// A `-> Result<T, R>` body: children fail with `R`; the fn returns
+/// `R::from(errors)`.
+pub async fn run_result<T, R, K, B>(
+    nursery: &Nursery<'_, R, K>,
+    body: B,
+    on_cancel: impl FnOnce() -> Option<T>,
+) -> Result<T, Errors<R>>
+where
+    K: Kind,
+    B: Future<Output = Result<T, R>>,
+{
+    match drive(nursery, body, |out| out.map_err(Errors::from)).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Ok(cancelled_value(on_cancel)),
+        Err(errors) => Err(errors),
+    }
+}
+
+/// Converts a nursery's failures into the fn's declared error type.
+#[inline]
+pub fn into_fn_error<R, E>(errors: Errors<E>) -> R
+where
+    R: From<Errors<E>>,
+{
+    R::from(errors)
+}
+
+/// A body with no `Result`: no child can fail.
+pub async fn run_value<T, K, B>(
+    nursery: &Nursery<'_, Infallible, K>,
+    body: B,
+    on_cancel: impl FnOnce() -> Option<T>,
+) -> T
+where
+    K: Kind,
+    B: Future<Output = T>,
+{
+    match drive(nursery, body, Ok).await {
+        Ok(Some(value)) => value,
+        Ok(None) => cancelled_value(on_cancel),
+        Err(errors) => match errors.into_first() {},
+    }
+}
+
+/// The parts of a `Result` return type, for bodies declared through an alias
+/// (`anyhow::Result<T>`).
+pub trait ResultParts {
+    /// The success type.
+    type Ok;
+}
+
+impl<T, R> ResultParts for Result<T, R> {
+    type Ok = T;
+}
+
+/// Sorts a child's output (autoref specialisation, resolved per spawn site):
+/// a `Result` stays as it is; any other value `v` becomes `Ok(v)`.
+#[derive(Debug)]
+pub struct Classify<T>(pub T);
+
+impl<T, E> Classify<Result<T, E>> {
+    /// A `Result` output: only `Err` is a failure.
+    #[inline]
+    pub fn __nursery_classify(self) -> Result<T, E> {
+        self.0
+    }
+}
+
+/// The fallback of [`Classify`]: a plain value is a success.
+pub trait ClassifyValue {
+    /// The value.
+    type Value;
+    /// `Ok(value)`.
+    fn __nursery_classify<E>(self) -> Result<Self::Value, E>;
+}
+
+impl<T> ClassifyValue for Classify<T> {
+    type Value = T;
+    #[inline]
+    fn __nursery_classify<E>(self) -> Result<T, E> {
+        Ok(self.0)
+    }
+}
+
+/// What a cancelled body returns (autoref specialisation on the body's
+/// value type): `()` and `None` for an `Option`; nothing for other types.
+#[derive(Debug)]
+pub struct CancelValue<T>(std::marker::PhantomData<T>);
+
+impl<T> CancelValue<T> {
+    /// For the body's value type `T`.
+    #[inline]
+    pub fn new() -> Self {
+        CancelValue(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for CancelValue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CancelValue<()> {
+    /// `()`.
+    #[inline]
+    pub fn __nursery_cancel_value(&self) -> Option<()> {
+        Some(())
+    }
+}
+
+impl<T> CancelValue<Option<T>> {
+    /// `None`.
+    #[inline]
+    pub fn __nursery_cancel_value(&self) -> Option<Option<T>> {
+        Some(None)
+    }
+}
+
+/// The fallback of [`CancelValue`]: no value.
+pub trait NoCancelValue {
+    /// The body's value type.
+    type Value;
+    /// `None`.
+    fn __nursery_cancel_value(&self) -> Option<Self::Value>;
+}
+
+impl<T> NoCancelValue for CancelValue<T> {
+    type Value = T;
+    #[inline]
+    fn __nursery_cancel_value(&self) -> Option<T> {
+        None
+    }
+}

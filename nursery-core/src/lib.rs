@@ -1,0 +1,29 @@
+//! The runtime-agnostic core of [`nursery`](https://docs.rs/nursery):
+//! structured concurrency for async Rust. Depend on `nursery`, which
+//! re-exports everything here together with the `#[nursery]` and `spawn!`
+//! macros; this crate is its implementation.
+//!
+//! It depends on `futures-core`/`futures-util` and std only, and runs on any
+//! executor. It has no `unsafe` code.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod errors;
+pub mod kind;
+mod nursery;
+mod outcome;
+mod registry;
+mod run;
+mod scope;
+mod sync;
+mod task;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use crate::errors::{Closed, Errors, Iter};
+pub use crate::kind::{Local, Sendable};
+pub use crate::nursery::{Builder, Cancelled, Nursery};
+pub use crate::outcome::Outcome;
+pub use crate::scope::{scope, scope_local, LocalScopeBody, Scope, ScopeBody};
+pub use crate::task::{Task, TryJoin};

@@ -1,0 +1,392 @@
+//! [`Nursery`]: the handle children are spawned through.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use crate::errors::{Closed, Errors};
+use crate::kind::{Accepts, Kind, Sendable};
+use crate::outcome::Outcome;
+use crate::registry::{Options, Registry};
+use crate::sync::lock;
+use crate::task::{self, Task};
+
+/// A nursery: the scope its children live in.
+///
+/// `#[nursery]` creates one for the body of an `async fn` and, with
+/// `#[nursery(n)]`, binds `n: &Nursery<'_, E>`; `spawn!` is shorthand for
+/// [`Nursery::spawn`] and its options. The handle is a shared reference, so
+/// it is `Copy`: move it into children (a child may spawn siblings) or give
+/// it to an object that spawns its own background children (a connection's
+/// heartbeat).
+///
+/// * `'scope` is the lifetime of the nursery's children: they may borrow
+///   anything that outlives it — the fn's arguments and the locals declared
+///   before the body — and the nursery itself.
+/// * `E` is the error type its children fail with.
+/// * `K` is [`Sendable`] (children must be `Send`; the default) or
+///   [`Local`](crate::Local) (they need not be).
+///
+/// An object that holds a nursery is written `&'a Nursery<'scope, E>`.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn, Nursery};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// /// An object that owns a background child for as long as it lives.
+/// struct Counter<'a, 'scope> {
+///     ticks: &'a AtomicU32,
+///     _nursery: &'a Nursery<'scope, std::convert::Infallible>,
+/// }
+///
+/// impl<'a, 'scope> Counter<'a, 'scope> {
+///     fn new(n: &'a Nursery<'scope, std::convert::Infallible>, ticks: &'a AtomicU32) -> Self
+///     where
+///         'a: 'scope,
+///     {
+///         n.builder().background().spawn(async move {
+///             loop {
+///                 ticks.fetch_add(1, Ordering::Relaxed);
+///                 futures::pending!(); // a real heartbeat would sleep here
+///             }
+///         });
+///         Counter { ticks, _nursery: n }
+///     }
+/// }
+///
+/// #[nursery(n)]
+/// async fn run(ticks: &AtomicU32) {
+///     let _counter = Counter::new(n, ticks);
+///     spawn!(async { /* foreground work */ });
+/// } // the background child is cancelled once the body and `spawn!` child are done
+///
+/// let ticks = AtomicU32::new(0);
+/// futures::executor::block_on(run(&ticks));
+/// assert_eq!(ticks.load(Ordering::Relaxed), 1);
+/// ```
+pub struct Nursery<'scope, E, K: Kind = Sendable> {
+    state: Mutex<State<'scope, E, K>>,
+    _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
+}
+
+pub(crate) struct State<'scope, E: 'scope, K: Kind> {
+    pub(crate) children: Registry<K::Child<'scope, E>>,
+    pub(crate) phase: Phase,
+    pub(crate) errors: Option<Errors<E>>,
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// The task driving the nursery, woken by `cancel()` from elsewhere.
+    pub(crate) parent: Option<Waker>,
+    /// Futures waiting in `cancelled()`.
+    pub(crate) cancel_waiters: Vec<Waker>,
+    /// Whether the driver is inside its poll (spawns then need no wake).
+    pub(crate) polling: bool,
+    /// Whether `cancel()` was called or a failure happened.
+    pub(crate) cancel_requested: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    Running,
+    /// Cancelled or failed; the driver has not yet dropped the children.
+    Cancelling,
+    /// The driver dropped every unshielded child.
+    Cancelled,
+    /// Finished: nothing can be spawned any more.
+    Closed,
+}
+
+impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
+    #[doc(hidden)]
+    pub fn new() -> Self {
+        Nursery {
+            state: Mutex::new(State {
+                children: Registry::new(),
+                phase: Phase::Running,
+                errors: None,
+                panic: None,
+                parent: None,
+                cancel_waiters: Vec::new(),
+                polling: false,
+                cancel_requested: false,
+            }),
+            _scope: PhantomData,
+        }
+    }
+
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State<'scope, E, K>> {
+        lock(&self.state)
+    }
+
+    /// Starts `fut` as a child and returns its task handle.
+    ///
+    /// The child starts when the spawner next yields. Its output is `()` or
+    /// `Result<T, E>`; an `Err` cancels the nursery and is collected in its
+    /// [`Errors`]. A child spawned into a nursery that is already cancelling
+    /// is dropped without being polled; into one that has finished, likewise
+    /// (see [`Nursery::try_spawn`] to be told). For the options (`name`,
+    /// `shield`, `background`) use [`Nursery::builder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sum = futures::executor::block_on(nursery::scope(|n| {
+    ///     Box::pin(async move {
+    ///         let a = n.spawn(async { Ok::<_, std::io::Error>(1) });
+    ///         let b = n.spawn(async { Ok(2) });
+    ///         Ok(a.await + b.await)
+    ///     })
+    /// }));
+    /// assert_eq!(sum.unwrap(), 3);
+    /// ```
+    pub fn spawn<F>(&self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok>
+    where
+        F: Future + 'scope,
+        F::Output: Outcome<E>,
+        K: Accepts<'scope, F, E>,
+    {
+        self.builder().spawn(fut)
+    }
+
+    /// Like [`Nursery::spawn`], but a nursery that has already finished
+    /// gives [`Closed`] instead of silently dropping `fut`.
+    pub fn try_spawn<F>(&self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    where
+        F: Future + 'scope,
+        F::Output: Outcome<E>,
+        K: Accepts<'scope, F, E>,
+    {
+        self.builder().try_spawn(fut)
+    }
+
+    /// Spawns with options: `name`, `shield`, `background`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::nursery;
+    ///
+    /// #[nursery(n)]
+    /// async fn run() -> Result<(), nursery::Errors<&'static str>> {
+    ///     n.builder().name("saver").shield().spawn(async { Ok(()) });
+    ///     n.builder().name("ticker").background().spawn(futures::future::pending::<()>());
+    ///     Ok(())
+    /// }
+    ///
+    /// futures::executor::block_on(run()).unwrap();
+    /// ```
+    pub fn builder(&self) -> Builder<'_, 'scope, E, K> {
+        Builder {
+            nursery: self,
+            options: Options::default(),
+        }
+    }
+
+    /// Cancels the nursery: its body and every child that is not shielded
+    /// are dropped at the nursery's next step, and the nursery returns
+    /// normally (cancelling is not an error).
+    ///
+    /// A body whose value is `()` (or an `Option`, which becomes `None`)
+    /// needs nothing more. A body that must produce another value finishes
+    /// with it by calling `cancel()` and then returning the value before its
+    /// next `.await`: the body is not interrupted until it yields.
+    /// Cancelling a finished nursery does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn};
+    ///
+    /// #[nursery(n)]
+    /// async fn first_wins() -> u32 {
+    ///     spawn!(futures::future::pending::<()>()); // would run forever
+    ///     n.cancel();
+    ///     7 // returned: the body is only interrupted at its next `.await`
+    /// }
+    ///
+    /// assert_eq!(futures::executor::block_on(first_wins()), 7);
+    /// ```
+    pub fn cancel(&self) {
+        let parent = {
+            let mut state = self.state();
+            state.request_cancel();
+            if state.polling {
+                None
+            } else {
+                state.parent.clone()
+            }
+        };
+        if let Some(parent) = parent {
+            parent.wake();
+        }
+    }
+
+    /// Whether the nursery was cancelled, by [`Nursery::cancel`] or by a
+    /// failure.
+    pub fn is_cancelled(&self) -> bool {
+        self.state().cancel_requested
+    }
+
+    /// A future that completes once the nursery is cancelled: what a
+    /// shielded child awaits to start its cleanup.
+    pub fn cancelled(&self) -> Cancelled<'_, 'scope, E, K> {
+        Cancelled { nursery: self }
+    }
+
+    pub(crate) fn fail(&self, error: E, task: Option<Cow<'static, str>>) {
+        let mut state = self.state();
+        Errors::push(&mut state.errors, error, task);
+        state.request_cancel();
+    }
+
+    fn insert<F>(&self, fut: F, options: Options) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    where
+        F: Future + 'scope,
+        F::Output: Outcome<E>,
+        K: Accepts<'scope, F, E>,
+    {
+        let (task, done) = task::pair();
+        let mut state = self.state();
+        match state.phase {
+            Phase::Closed => return Err(Closed),
+            Phase::Cancelling | Phase::Cancelled if !options.shield => {
+                drop(state);
+                // dropped without ever being polled; `done` ends the handle
+                drop(fut);
+                drop(done);
+                return Ok(task);
+            }
+            _ => {}
+        }
+        state.children.insert(K::erase(fut, done), options);
+        if !state.polling {
+            if let Some(shared) = state.children.shared() {
+                shared.parent.wake();
+            }
+        }
+        Ok(task)
+    }
+}
+
+impl<E, K: Kind> State<'_, E, K> {
+    pub(crate) fn request_cancel(&mut self) {
+        if self.phase == Phase::Running {
+            self.phase = Phase::Cancelling;
+            self.cancel_requested = true;
+            for waiter in self.cancel_waiters.drain(..) {
+                waiter.wake();
+            }
+        }
+    }
+}
+
+impl<E, K: Kind> fmt::Debug for Nursery<'_, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Nursery")
+            .field("children", &state.children.live)
+            .field("phase", &state.phase)
+            .field("failures", &state.errors.as_ref().map_or(0, Errors::len))
+            .finish()
+    }
+}
+
+/// Spawns a child with options; made by [`Nursery::builder`].
+#[must_use = "a builder does nothing until `spawn` is called"]
+pub struct Builder<'n, 'scope, E, K: Kind = Sendable> {
+    nursery: &'n Nursery<'scope, E, K>,
+    options: Options,
+}
+
+impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
+    /// Names the child: the name is shown with its errors.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+
+    /// Shields the child: it is not cancelled when a sibling fails or the
+    /// nursery is cancelled, and the nursery waits for it. It is still
+    /// dropped if the whole nursery future is dropped by its caller.
+    /// Replaces `background`.
+    pub fn shield(mut self) -> Self {
+        self.options.shield = true;
+        self.options.background = false;
+        self
+    }
+
+    /// Makes the child a background child: it is cancelled automatically
+    /// once the body and every other non-background child have finished (a
+    /// heartbeat). Replaces `shield`.
+    pub fn background(mut self) -> Self {
+        self.options.background = true;
+        self.options.shield = false;
+        self
+    }
+
+    /// Starts the child; see [`Nursery::spawn`].
+    pub fn spawn<F>(self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok>
+    where
+        F: Future + 'scope,
+        F::Output: Outcome<E>,
+        K: Accepts<'scope, F, E>,
+    {
+        match self.nursery.insert(fut, self.options) {
+            Ok(task) => task,
+            Err(Closed) => {
+                let (task, done) = task::pair();
+                drop(done);
+                task
+            }
+        }
+    }
+
+    /// Starts the child; see [`Nursery::try_spawn`].
+    pub fn try_spawn<F>(self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    where
+        F: Future + 'scope,
+        F::Output: Outcome<E>,
+        K: Accepts<'scope, F, E>,
+    {
+        self.nursery.insert(fut, self.options)
+    }
+}
+
+impl<E, K: Kind> fmt::Debug for Builder<'_, '_, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder").field("options", &self.options).finish()
+    }
+}
+
+/// The future of [`Nursery::cancelled`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Cancelled<'n, 'scope, E, K: Kind = Sendable> {
+    nursery: &'n Nursery<'scope, E, K>,
+}
+
+impl<E, K: Kind> Future for Cancelled<'_, '_, E, K> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.nursery.state();
+        if state.cancel_requested {
+            return Poll::Ready(());
+        }
+        if !state.cancel_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.cancel_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<E, K: Kind> fmt::Debug for Cancelled<'_, '_, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancelled").finish_non_exhaustive()
+    }
+}

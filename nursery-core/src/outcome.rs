@@ -1,0 +1,34 @@
+//! What a child may return, and which of that is a failure.
+
+/// A child's output: `()` or `Result<T, E>` (only `Err` is a failure).
+///
+/// `spawn!` also accepts children that return any other value (it wraps the
+/// value in `Ok`); the method form [`Nursery::spawn`](crate::Nursery::spawn)
+/// takes `()` and `Result` outputs, so that `?` inside a child's async block
+/// infers the nursery's error type.
+#[diagnostic::on_unimplemented(
+    message = "this child's output `{Self}` does not fit a nursery whose error type is `{E}`",
+    label = "this child returns `{Self}`",
+    note = "a child may return `()`, a value, or `Result<_, {E}>` (the nursery's error type); convert another error type with `.map_err(...)`",
+    note = "a `#[nursery]` fn that returns no `Result` accepts only children that cannot fail: declare it `-> Result<_, nursery::Errors<E>>` to let children fail"
+)]
+pub trait Outcome<E> {
+    /// The success value, given to the child's task handle.
+    type Ok;
+    /// Splits the output into success and failure.
+    fn into_result(self) -> Result<Self::Ok, E>;
+}
+
+impl<E> Outcome<E> for () {
+    type Ok = ();
+    fn into_result(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+impl<T, E> Outcome<E> for Result<T, E> {
+    type Ok = T;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}

@@ -1,0 +1,196 @@
+//! The driver: polls a nursery's body and woken children until all are
+//! done, applies cancellation, and drops every child when it is dropped.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+
+use futures_util::task::waker_ref;
+
+use crate::errors::Errors;
+use crate::kind::Kind;
+use crate::nursery::{Nursery, Phase};
+use crate::registry::BATCH;
+
+/// How a nursery ended, before the caller's return type is applied.
+pub(crate) type Ended<T, E> = Result<Option<T>, Errors<E>>;
+
+/// Runs a nursery: `body` is the nursery's body; `absorb` turns its output
+/// into its value or its failures. Returns `Ok(Some(value))`, `Ok(None)` if
+/// the body was cancelled, or every failure; resumes the first panic.
+pub(crate) async fn drive<'scope, E, K, B, T>(
+    nursery: &Nursery<'scope, E, K>,
+    body: B,
+    absorb: impl FnOnce(B::Output) -> Result<T, Errors<E>>,
+) -> Ended<T, E>
+where
+    K: Kind,
+    B: Future,
+{
+    // Declared first, so dropped last: after the body, it closes the nursery
+    // and drops every child still in it.
+    let _teardown = Teardown(nursery);
+    let mut body = pin!(Some(body));
+    let mut absorb = Some(absorb);
+    let mut value = None;
+    poll_fn(|cx| {
+        nursery.state().polling = true;
+        let poll = step(nursery, cx, body.as_mut(), &mut absorb, &mut value);
+        nursery.state().polling = false;
+        poll
+    })
+    .await
+}
+
+fn step<E, K, B, T>(
+    nursery: &Nursery<'_, E, K>,
+    cx: &mut Context<'_>,
+    mut body: Pin<&mut Option<B>>,
+    absorb: &mut Option<impl FnOnce(B::Output) -> Result<T, Errors<E>>>,
+    value: &mut Option<T>,
+) -> Poll<Ended<T, E>>
+where
+    K: Kind,
+    B: Future,
+{
+    {
+        let mut state = nursery.state();
+        if !state.parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.parent = Some(cx.waker().clone());
+        }
+    }
+
+    // The body: polled whenever the nursery is, until it is done or dropped.
+    if let Some(fut) = body.as_mut().as_pin_mut() {
+        if !nursery.is_cancelling() {
+            match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(out)) => {
+                    body.set(None);
+                    let absorb = absorb.take().expect("the body completes once");
+                    match absorb(out) {
+                        Ok(v) => *value = Some(v),
+                        Err(errors) => {
+                            let mut state = nursery.state();
+                            Errors::extend(&mut state.errors, errors);
+                            state.request_cancel();
+                        }
+                    }
+                }
+                Err(payload) => {
+                    body.set(None);
+                    nursery.panicked(payload);
+                }
+            }
+        }
+    }
+
+    // The children that were woken, at most BATCH of them.
+    let shared = nursery.state().children.shared().cloned();
+    if let Some(shared) = &shared {
+        shared.parent.register(cx.waker());
+        for _ in 0..BATCH {
+            let Some(index) = shared.pop_ready() else { break };
+            let Some((mut fut, waker)) = nursery.state().children.take_for_poll(index) else {
+                continue; // a stale wake of a child that is gone
+            };
+            let waker = waker_ref(&waker);
+            let mut child_cx = Context::from_waker(&waker);
+            match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut fut).poll(&mut child_cx))) {
+                Ok(Poll::Pending) => nursery.state().children.put_back(index, fut),
+                Ok(Poll::Ready(result)) => {
+                    let options = nursery.state().children.remove(index);
+                    drop(fut);
+                    if let Err(error) = result {
+                        nursery.fail(error, options.name);
+                    }
+                }
+                Err(payload) => {
+                    nursery.state().children.remove(index);
+                    drop(fut);
+                    nursery.panicked(payload);
+                }
+            }
+        }
+    }
+
+    // Cancellation: drop the body and every unshielded child, once.
+    let mut dropped = Vec::new();
+    {
+        let mut state = nursery.state();
+        if state.phase == Phase::Cancelling {
+            state.phase = Phase::Cancelled;
+            state.children.drain(|o| !o.shield, &mut dropped);
+            state.children.wake_all();
+        }
+    }
+    if nursery.is_cancelling() && body.is_some() {
+        body.set(None);
+    }
+    drop(dropped);
+
+    // Background children go once nothing else is left.
+    let mut dropped = Vec::new();
+    {
+        let mut state = nursery.state();
+        if body.is_none() && state.children.foreground == 0 && state.children.live > 0 {
+            state.children.drain(|o| o.background, &mut dropped);
+        }
+    }
+    drop(dropped);
+
+    // Done when the body and every child are gone.
+    let mut state = nursery.state();
+    if body.is_none() && state.children.live == 0 {
+        state.phase = Phase::Closed;
+        let panic = state.panic.take();
+        let errors = state.errors.take();
+        drop(state);
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+        return Poll::Ready(match errors {
+            Some(errors) => Err(errors),
+            None => Ok(value.take()),
+        });
+    }
+    let more = shared.as_ref().is_some_and(|s| s.has_ready());
+    drop(state);
+    if more {
+        // Yield so other tasks run (and tokio's budget refills), then go on.
+        cx.waker().wake_by_ref();
+    }
+    Poll::Pending
+}
+
+impl<E, K: Kind> Nursery<'_, E, K> {
+    fn is_cancelling(&self) -> bool {
+        self.state().phase >= Phase::Cancelling
+    }
+
+    fn panicked(&self, payload: Box<dyn std::any::Any + Send>) {
+        let mut state = self.state();
+        if state.panic.is_none() {
+            state.panic = Some(payload);
+        }
+        state.request_cancel();
+    }
+}
+
+/// Closes the nursery and drops every child left in it.
+struct Teardown<'n, 'scope, E, K: Kind>(&'n Nursery<'scope, E, K>);
+
+impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
+    fn drop(&mut self) {
+        self.0.state().phase = Phase::Closed;
+        loop {
+            let mut dropped = Vec::new();
+            self.0.state().children.drain(|_| true, &mut dropped);
+            if dropped.is_empty() {
+                break;
+            }
+            drop(dropped);
+        }
+    }
+}
