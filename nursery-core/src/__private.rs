@@ -170,3 +170,11 @@ impl<T> NoCancelValue for CancelValue<T> {
         None
     }
 }
+
+/// Fixes the output type of a `#[nursery]` body to the fn's declared
+/// return type, so that `?` and `return` inside it infer as they would in
+/// the fn itself.
+#[inline]
+pub fn body<T, F: Future<Output = T>>(body: F) -> F {
+    body
+}

@@ -43,7 +43,6 @@ use crate::sync::lock;
 ///
 /// Awaiting a handle is cancel-safe: dropping the await leaves the value in
 /// the handle.
-#[must_use = "a task handle does nothing unless awaited; drop it to ignore the child's value (the child keeps running)"]
 pub struct Task<'scope, T> {
     slot: Arc<Slot<T>>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,

@@ -1,11 +1,24 @@
-//! Procedural macros of the `nursery` crate. Depend on `nursery`, not on
-//! this crate.
+//! Procedural macros of the `nursery` crate: `#[nursery]` and `spawn!`.
+//! Depend on `nursery`, which re-exports them with their documentation.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod args;
+mod expand;
+mod spawn;
+mod validate;
+mod visit;
+
 use proc_macro::TokenStream;
 
-/// See `nursery::nursery`.
+/// Turns the body of an `async fn` into a nursery. See `nursery::nursery`.
 #[proc_macro_attribute]
-pub fn nursery(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::nursery(args.into(), item.into()).into()
+}
+
+/// Starts a child inside a `#[nursery]` body. See `nursery::spawn`.
+#[proc_macro]
+pub fn spawn(input: TokenStream) -> TokenStream {
+    spawn::outside_nursery(input.into()).into()
 }

@@ -1,0 +1,76 @@
+//! The attribute's arguments: `#[nursery]`, `#[nursery(n)]`,
+//! `#[nursery(local)]`, `#[nursery(n, local)]`.
+
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, Token};
+
+#[derive(Default)]
+pub(crate) struct Args {
+    /// The name bound to `&Nursery`.
+    pub(crate) handle: Option<Ident>,
+    /// `local`: children need not be `Send`.
+    pub(crate) local: bool,
+}
+
+enum Arg {
+    Flag(Ident),
+    Value(Ident),
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            let _: Expr = input.parse()?;
+            Ok(Arg::Value(name))
+        } else {
+            Ok(Arg::Flag(name))
+        }
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        for arg in Punctuated::<Arg, Token![,]>::parse_terminated(input)? {
+            match arg {
+                Arg::Flag(name) if name == "local" => {
+                    if args.local {
+                        return Err(syn::Error::new_spanned(name, "repeated argument `local`: write it once"));
+                    }
+                    args.local = true;
+                }
+                Arg::Flag(name) => {
+                    if let Some(first) = &args.handle {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!(
+                                "unknown argument `{name}`: the nursery handle is already named `{first}`; \
+                                 the arguments are a handle name and `local`, as in `#[nursery(n, local)]`"
+                            ),
+                        ));
+                    }
+                    if syn::parse_str::<Ident>(&name.to_string()).is_err() || name == "self" {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            format!("`{name}` cannot name the nursery handle: use an identifier such as `n`"),
+                        ));
+                    }
+                    args.handle = Some(name);
+                }
+                Arg::Value(name) => {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        format!(
+                            "unknown argument `{name} = …`: `#[nursery]` takes a handle name and `local`, \
+                             as in `#[nursery(n, local)]`"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(args)
+    }
+}

@@ -1,0 +1,102 @@
+//! The code `#[nursery]` becomes.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{ItemFn, ReturnType};
+
+use crate::args::Args;
+use crate::spawn::handle_ident;
+use crate::validate::{self, Shape};
+use crate::visit::SpawnRewriter;
+
+pub(crate) fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func = match validate::parse_fn(item.clone()) {
+        Ok(func) => func,
+        // Emit the item as written beside the error, so one mistake does not
+        // cascade and IDEs keep working.
+        Err(error) => return token_stream_with_error(item, error),
+    };
+    let (args, args_error) = match syn::parse2::<Args>(args) {
+        Ok(args) => (args, None),
+        Err(error) => (Args::default(), Some(error)),
+    };
+    let mut expanded = match expand(func, &args) {
+        Ok(tokens) => tokens,
+        Err(error) => return token_stream_with_error(item, error),
+    };
+    if let Some(error) = args_error {
+        expanded.extend(error.to_compile_error());
+    }
+    expanded
+}
+
+fn token_stream_with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.to_compile_error());
+    item
+}
+
+fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
+    let shape = validate::shape(&func.sig.output)?;
+    SpawnRewriter.visit_block_mut(&mut func.block);
+
+    let scope = Ident::new("__nursery_scope", Span::mixed_site());
+    let body = Ident::new("__nursery_body", Span::mixed_site());
+    let handle = handle_ident();
+    let kind = if args.local {
+        quote!(::nursery::__private::Local)
+    } else {
+        quote!(::nursery::__private::Sendable)
+    };
+    let user_handle = args.handle.as_ref().map(|name| {
+        quote! {
+            #[allow(unused_variables)]
+            let #name = #handle;
+        }
+    });
+    let (ret, ret_span) = match &func.sig.output {
+        ReturnType::Default => (quote!(()), func.sig.span()),
+        ReturnType::Type(_, ty) => (ty.to_token_stream(), ty.span()),
+    };
+    let value_ty = match shape {
+        Shape::Value => ret.clone(),
+        Shape::Errors | Shape::Result => quote!(<#ret as ::nursery::__private::ResultParts>::Ok),
+    };
+    let on_cancel = quote! {
+        || {
+            #[allow(unused_imports)]
+            use ::nursery::__private::NoCancelValue as _;
+            ::nursery::__private::CancelValue::<#value_ty>::new().__nursery_cancel_value()
+        }
+    };
+    let stmts = &func.block.stmts;
+    let run = match shape {
+        Shape::Errors => quote! {
+            ::nursery::__private::run_errors(#handle, #body, #on_cancel).await
+        },
+        Shape::Result => {
+            let convert = quote_spanned!(ret_span=> ::nursery::__private::into_fn_error(errors));
+            quote! {
+                match ::nursery::__private::run_result(#handle, #body, #on_cancel).await {
+                    ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
+                    ::core::result::Result::Err(errors) => ::core::result::Result::Err(#convert),
+                }
+            }
+        }
+        Shape::Value => quote! {
+            ::nursery::__private::run_value(#handle, #body, #on_cancel).await
+        },
+    };
+    let block = quote! {
+        {
+            let #scope = ::nursery::__private::Nursery::<_, #kind>::new();
+            let #handle = &#scope;
+            #user_handle
+            let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
+            #run
+        }
+    };
+    func.block = Box::new(syn::parse2(block)?);
+    Ok(func.into_token_stream())
+}

@@ -1,0 +1,164 @@
+//! `spawn!(FUT, OPTION, …)`: its arguments, checked, and what it becomes.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Expr, Token};
+
+/// The generated local that holds `&Nursery` inside a `#[nursery]` body.
+pub(crate) fn handle_ident() -> Ident {
+    Ident::new("__nursery_handle", Span::mixed_site())
+}
+
+pub(crate) struct SpawnArgs {
+    fut: Expr,
+    name: Option<Expr>,
+    shield: Option<Ident>,
+    background: Option<Ident>,
+}
+
+impl Parse for SpawnArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(input.error("`spawn!` needs a future to start: `spawn!(fut)` or `spawn!(fut, name = \"…\")`"));
+        }
+        let fut: Expr = input.parse()?;
+        let mut args = SpawnArgs {
+            fut,
+            name: None,
+            shield: None,
+            background: None,
+        };
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let option: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+            let repeated = || syn::Error::new_spanned(&option, format!("repeated option `{option}`: write it once"));
+            match option.to_string().as_str() {
+                "name" => {
+                    if args.name.is_some() {
+                        return Err(repeated());
+                    }
+                    if !input.peek(Token![=]) {
+                        return Err(syn::Error::new_spanned(&option, "`name` needs a value: `name = \"…\"`"));
+                    }
+                    input.parse::<Token![=]>()?;
+                    args.name = Some(input.parse()?);
+                }
+                "shield" | "background" => {
+                    if input.peek(Token![=]) {
+                        return Err(syn::Error::new_spanned(
+                            &option,
+                            format!("`{option}` takes no value: write `{option}` alone"),
+                        ));
+                    }
+                    let (this, other, other_name) = if option == "shield" {
+                        (&mut args.shield, &args.background, "background")
+                    } else {
+                        (&mut args.background, &args.shield, "shield")
+                    };
+                    if this.is_some() {
+                        return Err(repeated());
+                    }
+                    if other.is_some() {
+                        return Err(syn::Error::new_spanned(
+                            &option,
+                            format!(
+                                "`{option}` cannot be combined with `{other_name}`: a background child is \
+                                 cancelled once the rest is done, a shielded one is never cancelled"
+                            ),
+                        ));
+                    }
+                    *this = Some(option);
+                }
+                "parallel" => {
+                    return Err(syn::Error::new_spanned(
+                        &option,
+                        "`parallel` children are not available in this version of `nursery`: \
+                         remove `parallel` to run the child in the nursery's own task",
+                    ));
+                }
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        &option,
+                        format!(
+                            "unknown `spawn!` option `{option}`: the options are `name = \"…\"`, \
+                             `shield` and `background`"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// The marker a rewritten `spawn!` leaves behind: the user's own `spawn!`
+/// path invoked with it expands to nothing, and keeps `use nursery::spawn`
+/// from being reported unused.
+const MARKER: &str = "__nursery_rewritten";
+
+/// What `spawn!(…)` becomes inside a `#[nursery]` body; `path` is the path
+/// the user wrote (`spawn`, `nursery::spawn`).
+pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) -> TokenStream {
+    let args: SpawnArgs = match syn::parse2(tokens) {
+        Ok(args) => args,
+        Err(error) => return error.to_compile_error(),
+    };
+    let handle = handle_ident();
+    let fut = &args.fut;
+    let span = fut.span();
+    let fut_local = Ident::new("__nursery_fut", Span::mixed_site());
+    let mut builder = quote_spanned!(call_span=> #handle.builder());
+    if let Some(name) = &args.name {
+        builder = quote_spanned!(name.span()=> #builder.name(#name));
+    }
+    if let Some(shield) = &args.shield {
+        builder = quote_spanned!(shield.span()=> #builder.shield());
+    }
+    if let Some(background) = &args.background {
+        builder = quote_spanned!(background.span()=> #builder.background());
+    }
+    let classify = quote_spanned! {span=>
+        #[allow(unused_imports)]
+        use ::nursery::__private::ClassifyValue as _;
+        ::nursery::__private::Classify(#fut_local.await).__nursery_classify()
+    };
+    let spawn = quote_spanned!(span=> #builder.spawn(async move { #classify }));
+    let marker = Ident::new(MARKER, call_span);
+    quote! {
+        {
+            #path!(@#marker);
+            let #fut_local = #fut;
+            #spawn
+        }
+    }
+}
+
+/// `spawn!` that no `#[nursery]` rewrote: it is outside a nursery body.
+pub(crate) fn outside_nursery(input: TokenStream) -> TokenStream {
+    let mut tts = input.clone().into_iter();
+    if let (Some(proc_macro2::TokenTree::Punct(at)), Some(proc_macro2::TokenTree::Ident(m)), None) =
+        (tts.next(), tts.next(), tts.next())
+    {
+        if at.as_char() == '@' && m == MARKER {
+            return TokenStream::new();
+        }
+    }
+    let span = input
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
+    let _ = input.to_token_stream();
+    syn::Error::new(
+        Span::call_site().located_at(span).resolved_at(Span::call_site()),
+        "`spawn!` can only be used inside the body of a `#[nursery]` fn \
+         (a nested `fn` item there has no nursery): add `#[nursery]` to the enclosing `async fn`, \
+         or call `.spawn(fut)` on a `Nursery` handle",
+    )
+    .to_compile_error()
+}

@@ -1,0 +1,102 @@
+//! What the attribute is applied to, checked: an `async fn` with a body.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::{GenericArgument, Item, ItemFn, PathArguments, ReturnType, Type};
+
+/// How the fn's declared return type shapes the nursery.
+pub(crate) enum Shape {
+    /// `-> Result<T, Errors<E>>`: the body's errors flatten into the nursery's.
+    Errors,
+    /// `-> Result<T, R>` (or an alias such as `anyhow::Result<T>`): children
+    /// fail with `R`, the fn returns `R::from(errors)`.
+    Result,
+    /// Anything else (`()` included): children cannot fail.
+    Value,
+}
+
+pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
+    let item: Item = syn::parse2(item)?;
+    let Item::Fn(func) = item else {
+        return Err(syn::Error::new_spanned(
+            &item,
+            "`#[nursery]` can only be applied to an `async fn`",
+        ));
+    };
+    if func.sig.asyncness.is_none() {
+        let hint = if func.block.to_token_stream().to_string().contains("block_on") {
+            "; this fn looks like the output of `#[tokio::main]` or `#[tokio::test]`: \
+             put `#[nursery]` above that attribute"
+        } else {
+            ": write `async fn`"
+        };
+        return Err(syn::Error::new_spanned(
+            func.sig.fn_token,
+            format!("`#[nursery]` requires an `async fn`{hint}"),
+        ));
+    }
+    if let Some(constness) = func.sig.constness {
+        return Err(syn::Error::new_spanned(constness, "`#[nursery]` cannot be applied to a `const fn`"));
+    }
+    Ok(func)
+}
+
+pub(crate) fn shape(output: &ReturnType) -> syn::Result<Shape> {
+    let ty = match output {
+        ReturnType::Default => return Ok(Shape::Value),
+        ReturnType::Type(_, ty) => ty,
+    };
+    reject_impl_trait(ty)?;
+    let Some(result) = last_segment(ty) else {
+        return Ok(Shape::Value);
+    };
+    if result.ident != "Result" {
+        return Ok(Shape::Value);
+    }
+    let PathArguments::AngleBracketed(args) = &result.arguments else {
+        return Ok(Shape::Result);
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [_, err] if last_segment(err).is_some_and(|s| s.ident == "Errors") => Ok(Shape::Errors),
+        _ => Ok(Shape::Result),
+    }
+}
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        Type::Group(g) => last_segment(&g.elem),
+        Type::Paren(p) => last_segment(&p.elem),
+        _ => None,
+    }
+}
+
+fn reject_impl_trait(ty: &Type) -> syn::Result<()> {
+    let mut found = None;
+    find_impl_trait(ty.to_token_stream(), &mut found);
+    match found {
+        Some(span) => Err(syn::Error::new(
+            span,
+            "`#[nursery]` needs a nameable return type: replace `impl Trait` with the concrete type",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn find_impl_trait(tokens: TokenStream, found: &mut Option<proc_macro2::Span>) {
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) if i == "impl" && found.is_none() => *found = Some(i.span()),
+            proc_macro2::TokenTree::Group(g) => find_impl_trait(g.stream(), found),
+            _ => {}
+        }
+    }
+}

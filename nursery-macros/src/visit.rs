@@ -1,0 +1,114 @@
+//! Rewrites every `spawn!` of a `#[nursery]` body, stopping at nested items
+//! (which have no nursery). Inside other macros (`tokio::select!`, `vec!`,
+//! `println!`), whose arguments syn cannot parse, `spawn!(…)` is found and
+//! rewritten at the token level.
+
+use proc_macro2::{Delimiter, Group, Spacing, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Expr, ExprMacro, Item, Macro, Stmt};
+
+use crate::spawn;
+
+pub(crate) struct SpawnRewriter;
+
+fn is_spawn(mac: &Macro) -> bool {
+    let segments = &mac.path.segments;
+    match segments.len() {
+        1 => segments[0].ident == "spawn",
+        2 => segments[0].ident == "nursery" && segments[1].ident == "spawn",
+        _ => false,
+    }
+}
+
+fn rewrite(mac: &Macro) -> Expr {
+    let span = mac.bang_token.spans[0];
+    let path = mac.path.to_token_stream();
+    let tokens = spawn::expand(path, rewrite_tokens(mac.tokens.clone()), span);
+    syn::parse2(tokens).expect("the expansion of `spawn!` is an expression")
+}
+
+impl VisitMut for SpawnRewriter {
+    fn visit_item_mut(&mut self, _: &mut Item) {
+        // A nested item has no nursery: a `spawn!` there stays as it is and
+        // reports so itself.
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::Macro(ExprMacro { mac, .. }) = expr {
+            if is_spawn(mac) {
+                *expr = rewrite(mac);
+                return;
+            }
+            mac.tokens = rewrite_tokens(mac.tokens.clone());
+            return;
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+
+    fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        if let Stmt::Macro(m) = stmt {
+            if is_spawn(&m.mac) {
+                let expr = rewrite(&m.mac);
+                *stmt = Stmt::Expr(expr, m.semi_token);
+                return;
+            }
+            m.mac.tokens = rewrite_tokens(m.mac.tokens.clone());
+            return;
+        }
+        visit_mut::visit_stmt_mut(self, stmt);
+    }
+}
+
+/// Token-level rewrite of `spawn!(…)` / `nursery::spawn!(…)` inside another
+/// macro's arguments. Nested `fn` items inside macro arguments are not
+/// detected there; they are rare.
+pub(crate) fn rewrite_tokens(tokens: TokenStream) -> TokenStream {
+    let tts: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(tts.len());
+    let mut i = 0;
+    while i < tts.len() {
+        if let (TokenTree::Ident(ident), Some(TokenTree::Punct(bang)), Some(TokenTree::Group(group))) =
+            (&tts[i], tts.get(i + 1), tts.get(i + 2))
+        {
+            let path_ok = !preceded_by_path(&out) || preceded_by_nursery_path(&out);
+            if ident == "spawn" && bang.as_char() == '!' && path_ok {
+                let mut path: Vec<TokenTree> = Vec::new();
+                if preceded_by_nursery_path(&out) {
+                    path = out.split_off(out.len() - 3); // `nursery` `:` `:`
+                }
+                path.push(TokenTree::Ident(ident.clone()));
+                let path = path.into_iter().collect();
+                let expansion = spawn::expand(path, rewrite_tokens(group.stream()), bang.span());
+                let mut wrapped = Group::new(Delimiter::Parenthesis, expansion);
+                wrapped.set_span(group.span());
+                out.push(TokenTree::Group(wrapped));
+                i += 3;
+                continue;
+            }
+        }
+        match &tts[i] {
+            TokenTree::Group(g) => {
+                let mut ng = Group::new(g.delimiter(), rewrite_tokens(g.stream()));
+                ng.set_span(g.span());
+                out.push(TokenTree::Group(ng));
+            }
+            other => out.push(other.clone()),
+        }
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+fn preceded_by_path(out: &[TokenTree]) -> bool {
+    matches!(out.last(), Some(TokenTree::Punct(p)) if p.as_char() == ':')
+}
+
+fn preceded_by_nursery_path(out: &[TokenTree]) -> bool {
+    let n = out.len();
+    n >= 3
+        && matches!(&out[n - 1], TokenTree::Punct(p) if p.as_char() == ':')
+        && matches!(&out[n - 2], TokenTree::Punct(p) if p.as_char() == ':' && p.spacing() == Spacing::Joint)
+        && matches!(&out[n - 3], TokenTree::Ident(i) if i == "nursery")
+        && !matches!(out.get(n.wrapping_sub(4)), Some(TokenTree::Punct(p)) if p.as_char() == ':')
+}
