@@ -27,7 +27,9 @@ use futures_util::task::{ArcWake, AtomicWaker};
 
 use crate::sync::lock;
 
-/// How many woken children the driver polls before it yields.
+/// How many woken children the driver polls at most before it yields; it
+/// also polls only those that were woken before its poll began, so a child
+/// that wakes itself (`yield_now`) is polled once per poll of the nursery.
 pub(crate) const BATCH: usize = 64;
 
 /// The part of a nursery that wakers reach: `'static`, `Send` and `Sync`.
@@ -42,8 +44,8 @@ impl Shared {
         lock(&self.ready).pop_front()
     }
 
-    pub(crate) fn has_ready(&self) -> bool {
-        !lock(&self.ready).is_empty()
+    pub(crate) fn ready_len(&self) -> usize {
+        lock(&self.ready).len()
     }
 
     fn push_ready(&self, index: usize) {

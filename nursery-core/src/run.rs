@@ -90,7 +90,7 @@ where
     let shared = nursery.state().children.shared().cloned();
     if let Some(shared) = &shared {
         shared.parent.register(cx.waker());
-        for _ in 0..BATCH {
+        for _ in 0..shared.ready_len().min(BATCH) {
             let Some(index) = shared.pop_ready() else { break };
             let Some((mut fut, waker)) = nursery.state().children.take_for_poll(index) else {
                 continue; // a stale wake of a child that is gone
@@ -155,7 +155,7 @@ where
             None => Ok(value.take()),
         });
     }
-    let more = shared.as_ref().is_some_and(|s| s.has_ready());
+    let more = shared.as_ref().is_some_and(|s| s.ready_len() > 0);
     drop(state);
     if more {
         // Yield so other tasks run (and tokio's budget refills), then go on.

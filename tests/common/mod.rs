@@ -1,0 +1,155 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Yields once to the executor, on any runtime.
+pub fn yield_now() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+}
+
+/// Yields `n` times.
+pub async fn yield_times(n: usize) {
+    for _ in 0..n {
+        yield_now().await;
+    }
+}
+
+/// Counts events (drops, polls, completions) across threads.
+#[derive(Clone, Default, Debug)]
+pub struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn add(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// A guard that counts once when dropped (however the future ends).
+    pub fn on_drop(&self) -> OnDrop {
+        OnDrop(self.clone())
+    }
+}
+
+/// Counts guards created and guards dropped: every one created must be dropped.
+#[derive(Clone, Default, Debug)]
+pub struct Tracker {
+    pub created: Counter,
+    pub dropped: Counter,
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn guard(&self) -> OnDrop {
+        self.created.add();
+        self.dropped.on_drop()
+    }
+    pub fn all_dropped(&self) -> bool {
+        self.created.get() == self.dropped.get()
+    }
+}
+
+#[derive(Debug)]
+pub struct OnDrop(Counter);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.add();
+    }
+}
+
+/// Wraps a future and counts its polls.
+pub struct CountPolls<F> {
+    pub fut: Pin<Box<F>>,
+    pub polls: Counter,
+}
+
+impl<F: Future> Future for CountPolls<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.add();
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+pub fn count_polls<F: Future>(fut: F, polls: &Counter) -> CountPolls<F> {
+    CountPolls {
+        fut: Box::pin(fut),
+        polls: polls.clone(),
+    }
+}
+
+/// Polls a future once with a waker that does nothing.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    fut.poll(&mut cx)
+}
+
+/// Runs `fut` to completion on a tokio multi-thread runtime, inside
+/// `tokio::spawn` (so it must be `Send`); resumes its panic if it panicked.
+pub fn on_multi_thread<F>(fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    match rt.block_on(rt.spawn(fut)) {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+pub fn on_current_thread<F: Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fut)
+}
+
+/// Defines each test once per runtime: `futures::executor::block_on`, tokio
+/// current-thread, and tokio multi-thread (inside `tokio::spawn`).
+macro_rules! on_every_runtime {
+    ($( $(#[$meta:meta])* async fn $name:ident() $body:block )*) => {
+        mod futures_executor {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$meta])* #[test] fn $name() { futures::executor::block_on(async $body) } )*
+        }
+        mod tokio_current_thread {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$meta])* #[test] fn $name() { $crate::common::on_current_thread(async $body) } )*
+        }
+        mod tokio_multi_thread {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$meta])* #[test] fn $name() { $crate::common::on_multi_thread(async $body) } )*
+        }
+    };
+}
+pub(crate) use on_every_runtime;
