@@ -85,10 +85,23 @@ where
 pub trait ResultParts {
     /// The success type.
     type Ok;
+    /// The error type.
+    type Err;
 }
 
 impl<T, R> ResultParts for Result<T, R> {
     type Ok = T;
+    type Err = R;
+}
+
+/// The error type inside an `Errors<E>`.
+pub trait ErrorsParts {
+    /// `E`.
+    type Error;
+}
+
+impl<E> ErrorsParts for Errors<E> {
+    type Error = E;
 }
 
 /// Sorts a child's output (autoref specialisation, resolved per spawn site):

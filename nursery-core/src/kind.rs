@@ -24,7 +24,7 @@ mod sealed {
 pub trait Kind: sealed::Sealed + Send + Sync + 'static {
     /// How a type-erased child of this kind is stored.
     #[doc(hidden)]
-    type Child<'a, E: 'a>: Future<Output = Result<(), E>> + Unpin + 'a;
+    type Child<'a, E>: Future<Output = Result<(), E>> + Unpin;
 }
 
 /// Children must be `Send`; the nursery's future is `Send`. The default.
@@ -39,11 +39,11 @@ impl sealed::Sealed for Sendable {}
 impl sealed::Sealed for Local {}
 
 impl Kind for Sendable {
-    type Child<'a, E: 'a> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+    type Child<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
 }
 
 impl Kind for Local {
-    type Child<'a, E: 'a> = Pin<Box<dyn Future<Output = Result<(), E>> + 'a>>;
+    type Child<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + 'a>>;
 }
 
 /// A nursery of kind `Self` accepts the child future `F`.
@@ -52,7 +52,7 @@ impl Kind for Local {
     label = "this child (or its output, or the nursery's error type) is not `Send`",
     note = "use `#[nursery(local)]` (or `nursery::scope_local`) for children that are not `Send`; that nursery's future then stays on one thread"
 )]
-pub trait Accepts<'a, F, E: 'a>: Kind
+pub trait Accepts<'a, F, E>: Kind
 where
     F: Future + 'a,
     F::Output: Outcome<E>,

@@ -76,7 +76,7 @@ pub struct Nursery<'scope, E, K: Kind = Sendable> {
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
 }
 
-pub(crate) struct State<'scope, E: 'scope, K: Kind> {
+pub(crate) struct State<'scope, E, K: Kind> {
     pub(crate) children: Registry<K::Child<'scope, E>>,
     pub(crate) phase: Phase,
     pub(crate) errors: Option<Errors<E>>,

@@ -70,6 +70,16 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             ::nursery::__private::CancelValue::<#value_ty>::new().__nursery_cancel_value()
         }
     };
+    // Naming `E` (rather than leaving it to inference) keeps lifetimes in it
+    // out of the generator witness, where rustc would make `Send`
+    // higher-ranked ("implementation of `Send` is not general enough").
+    let error_ty = match shape {
+        Shape::Errors => quote!(
+            <<#ret as ::nursery::__private::ResultParts>::Err as ::nursery::__private::ErrorsParts>::Error
+        ),
+        Shape::Result => quote!(<#ret as ::nursery::__private::ResultParts>::Err),
+        Shape::Value => quote!(::core::convert::Infallible),
+    };
     let stmts = &func.block.stmts;
     let run = match shape {
         Shape::Errors => quote! {
@@ -90,7 +100,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     };
     let block = quote! {
         {
-            let #scope = ::nursery::__private::Nursery::<_, #kind>::new();
+            let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::new();
             let #handle = &#scope;
             #user_handle
             let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });

@@ -122,10 +122,19 @@ pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) ->
     if let Some(background) = &args.background {
         builder = quote_spanned!(background.span()=> #builder.background());
     }
-    let classify = quote_spanned! {span=>
-        #[allow(unused_imports)]
-        use ::nursery::__private::ClassifyValue as _;
-        ::nursery::__private::Classify(#fut_local.await).__nursery_classify()
+    let classify = if never_returns(fut) {
+        // Its output type is a diverging inference variable, which only
+        // falls back to `()` if nothing dispatches on it first.
+        quote_spanned! {span=>
+            #fut_local.await;
+            ::core::result::Result::Ok(())
+        }
+    } else {
+        quote_spanned! {span=>
+            #[allow(unused_imports)]
+            use ::nursery::__private::ClassifyValue as _;
+            ::nursery::__private::Classify(#fut_local.await).__nursery_classify()
+        }
     };
     let spawn = quote_spanned!(span=> #builder.spawn(async move { #classify }));
     let marker = Ident::new(MARKER, call_span);
@@ -135,6 +144,46 @@ pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) ->
             let #fut_local = #fut;
             #spawn
         }
+    }
+}
+
+/// Whether `fut` is an async block that visibly never returns: its last
+/// statement is a `loop` with no `break`, or `panic!`, `unreachable!`,
+/// `todo!` or `unimplemented!`.
+fn never_returns(fut: &Expr) -> bool {
+    let Expr::Async(block) = fut else {
+        return false;
+    };
+    let last = match block.block.stmts.last() {
+        Some(syn::Stmt::Expr(expr, _)) => expr,
+        Some(syn::Stmt::Macro(m)) => return is_diverging_macro(&m.mac),
+        _ => return false,
+    };
+    match last {
+        Expr::Loop(l) => !l.body.to_token_stream().into_iter().any(|t| contains_break(&t)),
+        Expr::Macro(m) => is_diverging_macro(&m.mac),
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+                matches!(s.ident.to_string().as_str(), "panic_any" | "resume_unwind" | "exit" | "abort")
+            }),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn is_diverging_macro(mac: &syn::Macro) -> bool {
+    mac.path
+        .segments
+        .last()
+        .is_some_and(|s| matches!(s.ident.to_string().as_str(), "panic" | "unreachable" | "todo" | "unimplemented"))
+}
+
+fn contains_break(tt: &proc_macro2::TokenTree) -> bool {
+    match tt {
+        proc_macro2::TokenTree::Ident(i) => i == "break",
+        proc_macro2::TokenTree::Group(g) => g.stream().into_iter().any(|t| contains_break(&t)),
+        _ => false,
     }
 }
 
