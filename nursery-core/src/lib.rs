@@ -24,6 +24,6 @@ pub mod __private;
 pub use crate::errors::{Closed, Errors, Iter};
 pub use crate::kind::{Local, Sendable};
 pub use crate::nursery::{Builder, Cancelled, Nursery};
-pub use crate::outcome::Outcome;
+pub use crate::outcome::{HasOutput, Never, Outcome};
 pub use crate::scope::{scope, scope_local, LocalScopeBody, Scope, ScopeBody};
 pub use crate::task::{Task, TryJoin};

@@ -54,7 +54,7 @@ use crate::task::{self, Task};
 ///         n.builder().background().spawn(async move {
 ///             loop {
 ///                 ticks.fetch_add(1, Ordering::Relaxed);
-///                 futures::pending!(); // a real heartbeat would sleep here
+///                 std::future::pending::<()>().await; // a real heartbeat would sleep here
 ///             }
 ///         });
 ///         Counter { ticks, _nursery: n }

@@ -26,6 +26,27 @@ impl<E> Outcome<E> for () {
     }
 }
 
+/// Names the never type `!` on stable Rust: `<fn() -> ! as HasOutput>::Output`.
+pub trait HasOutput {
+    /// The return type.
+    type Output;
+}
+
+impl<R> HasOutput for fn() -> R {
+    type Output = R;
+}
+
+/// `!`, the type of a child that never returns (`async { loop { … } }`).
+pub type Never = <fn() -> ! as HasOutput>::Output;
+
+/// A child that never returns never fails: it ends only when cancelled.
+impl<E> Outcome<E> for Never {
+    type Ok = std::convert::Infallible;
+    fn into_result(self) -> Result<std::convert::Infallible, E> {
+        self
+    }
+}
+
 impl<T, E> Outcome<E> for Result<T, E> {
     type Ok = T;
     fn into_result(self) -> Result<T, E> {

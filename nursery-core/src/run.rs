@@ -86,6 +86,8 @@ where
         }
     }
 
+    nursery.end_background_if_done(body.is_none());
+
     // The children that were woken, at most BATCH of them.
     let shared = nursery.state().children.shared().cloned();
     if let Some(shared) = &shared {
@@ -105,6 +107,7 @@ where
                     if let Err(error) = result {
                         nursery.fail(error, options.name);
                     }
+                    nursery.end_background_if_done(body.is_none());
                 }
                 Err(payload) => {
                     nursery.state().children.remove(index);
@@ -130,15 +133,7 @@ where
     }
     drop(dropped);
 
-    // Background children go once nothing else is left.
-    let mut dropped = Vec::new();
-    {
-        let mut state = nursery.state();
-        if body.is_none() && state.children.foreground == 0 && state.children.live > 0 {
-            state.children.drain(|o| o.background, &mut dropped);
-        }
-    }
-    drop(dropped);
+    nursery.end_background_if_done(body.is_none());
 
     // Done when the body and every child are gone.
     let mut state = nursery.state();
@@ -167,6 +162,19 @@ where
 impl<E, K: Kind> Nursery<'_, E, K> {
     fn is_cancelling(&self) -> bool {
         self.state().phase >= Phase::Cancelling
+    }
+
+    /// Background children go as soon as the body and every other child
+    /// are done, before they are polled again.
+    fn end_background_if_done(&self, body_done: bool) {
+        let mut dropped = Vec::new();
+        {
+            let mut state = self.state();
+            if body_done && state.children.foreground == 0 && state.children.live > 0 {
+                state.children.drain(|o| o.background, &mut dropped);
+            }
+        }
+        drop(dropped);
     }
 
     fn panicked(&self, payload: Box<dyn std::any::Any + Send>) {

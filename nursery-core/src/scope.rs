@@ -58,6 +58,7 @@ pub type LocalScopeBody<'scope, T, E> = Pin<Box<dyn Future<Output = Result<T, Er
 ///
 /// ```
 /// let names = vec!["a".to_string(), "bb".to_string()];
+/// let names = &names; // children borrow what outlives the scope
 /// let total = futures::executor::block_on(nursery::scope(|n| {
 ///     Box::pin(async move {
 ///         let lens: Vec<_> = names.iter().map(|s| n.spawn(async move { Ok(s.len()) })).collect();
