@@ -184,6 +184,13 @@ impl<T> NoCancelValue for CancelValue<T> {
     }
 }
 
+/// The nursery handle of a `#[nursery]` body: borrowing the nursery for its
+/// own `'scope` is what keeps task and nursery handles from escaping it.
+#[inline]
+pub fn handle<'scope, E, K: Kind>(nursery: &'scope Nursery<'scope, E, K>) -> &'scope Nursery<'scope, E, K> {
+    nursery
+}
+
 /// Fixes the output type of a `#[nursery]` body to the fn's declared
 /// return type, so that `?` and `return` inside it infer as they would in
 /// the fn itself.

@@ -14,9 +14,10 @@ use crate::visit::SpawnRewriter;
 pub(crate) fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
     let func = match validate::parse_fn(item.clone()) {
         Ok(func) => func,
-        // Emit the item as written beside the error, so one mistake does not
-        // cascade and IDEs keep working.
-        Err(error) => return token_stream_with_error(item, error),
+        // Emit the item beside the error, so one mistake does not cascade
+        // and IDEs keep working; its `spawn!`s are defused, as they can no
+        // longer find a nursery.
+        Err(error) => return token_stream_with_error(crate::visit::defuse_tokens(item), error),
     };
     let (args, args_error) = match syn::parse2::<Args>(args) {
         Ok(args) => (args, None),
@@ -101,7 +102,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     let block = quote! {
         {
             let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::new();
-            let #handle = &#scope;
+            let #handle = ::nursery::__private::handle(&#scope);
             #user_handle
             let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
             #run

@@ -2,6 +2,15 @@
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+
+pub(crate) use self::marker::MARKER;
+
+mod marker {
+    /// The marker a rewritten `spawn!` leaves behind: the user's own
+    /// `spawn!` path invoked with it expands to nothing, and keeps
+    /// `use nursery::spawn` from being reported unused.
+    pub(crate) const MARKER: &str = "__nursery_rewritten";
+}
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, Token};
@@ -96,17 +105,24 @@ impl Parse for SpawnArgs {
     }
 }
 
-/// The marker a rewritten `spawn!` leaves behind: the user's own `spawn!`
-/// path invoked with it expands to nothing, and keeps `use nursery::spawn`
-/// from being reported unused.
-const MARKER: &str = "__nursery_rewritten";
-
 /// What `spawn!(…)` becomes inside a `#[nursery]` body; `path` is the path
 /// the user wrote (`spawn`, `nursery::spawn`).
 pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) -> TokenStream {
-    let args: SpawnArgs = match syn::parse2(tokens) {
+    let marker = Ident::new(MARKER, call_span);
+    let args: syn::Result<SpawnArgs> = if tokens.is_empty() {
+        Err(syn::Error::new(
+            call_span,
+            "`spawn!` needs a future to start: `spawn!(fut)` or `spawn!(fut, name = \"…\")`",
+        ))
+    } else {
+        syn::parse2(tokens)
+    };
+    let args = match args {
         Ok(args) => args,
-        Err(error) => return error.to_compile_error(),
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!({ #path!(@#marker); #error });
+        }
     };
     let handle = handle_ident();
     let fut = &args.fut;
@@ -137,7 +153,6 @@ pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) ->
         }
     };
     let spawn = quote_spanned!(span=> #builder.spawn(async move { #classify }));
-    let marker = Ident::new(MARKER, call_span);
     quote! {
         {
             #path!(@#marker);
@@ -197,14 +212,8 @@ pub(crate) fn outside_nursery(input: TokenStream) -> TokenStream {
             return TokenStream::new();
         }
     }
-    let span = input
-        .clone()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span());
-    let _ = input.to_token_stream();
     syn::Error::new(
-        Span::call_site().located_at(span).resolved_at(Span::call_site()),
+        Span::call_site(),
         "`spawn!` can only be used inside the body of a `#[nursery]` fn \
          (a nested `fn` item there has no nursery): add `#[nursery]` to the enclosing `async fn`, \
          or call `.spawn(fut)` on a `Nursery` handle",

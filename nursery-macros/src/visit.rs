@@ -112,3 +112,36 @@ fn preceded_by_nursery_path(out: &[TokenTree]) -> bool {
         && matches!(&out[n - 3], TokenTree::Ident(i) if i == "nursery")
         && !matches!(out.get(n.wrapping_sub(4)), Some(TokenTree::Punct(p)) if p.as_char() == ':')
 }
+
+/// Replaces every `spawn!(…)` in `tokens` by an expression that type-checks
+/// anywhere (`unreachable!()`), for the item emitted beside an error.
+pub(crate) fn defuse_tokens(tokens: TokenStream) -> TokenStream {
+    let tts: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out: Vec<TokenTree> = Vec::with_capacity(tts.len());
+    let mut i = 0;
+    while i < tts.len() {
+        if let (TokenTree::Ident(ident), Some(TokenTree::Punct(bang)), Some(TokenTree::Group(group))) =
+            (&tts[i], tts.get(i + 1), tts.get(i + 2))
+        {
+            if ident == "spawn" && bang.as_char() == '!' {
+                let marker = proc_macro2::Ident::new(spawn::MARKER, bang.span());
+                let defused = quote::quote_spanned! {group.span()=>
+                    { #ident!(@#marker); ::core::unreachable!() }
+                };
+                out.push(TokenTree::Group(Group::new(Delimiter::Parenthesis, defused)));
+                i += 3;
+                continue;
+            }
+        }
+        match &tts[i] {
+            TokenTree::Group(g) => {
+                let mut ng = Group::new(g.delimiter(), defuse_tokens(g.stream()));
+                ng.set_span(g.span());
+                out.push(TokenTree::Group(ng));
+            }
+            other => out.push(other.clone()),
+        }
+        i += 1;
+    }
+    out.into_iter().collect()
+}

@@ -1,0 +1,6 @@
+use nursery::nursery;
+
+#[nursery]
+struct Server;
+
+fn main() {}

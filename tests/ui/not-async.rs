@@ -1,0 +1,6 @@
+use nursery::nursery;
+
+#[nursery]
+fn not_async() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use nursery::nursery;
+
+#[nursery(local, local)]
+async fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use nursery::nursery;
+
+#[nursery(n, m)]
+async fn f() {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use nursery::spawn;
+
+async fn no_nursery() {
+    spawn!(async {});
+}
+
+fn main() {}

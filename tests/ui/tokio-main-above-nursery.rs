@@ -1,0 +1,7 @@
+use nursery::{nursery, spawn};
+
+#[tokio::main]
+#[nursery]
+async fn main() {
+    spawn!(async {});
+}

@@ -1,0 +1,8 @@
+use nursery::{nursery, spawn};
+
+#[nursery]
+async fn f() {
+    spawn!(async {}, detached);
+}
+
+fn main() {}
