@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use futures::channel::mpsc;
 use futures::StreamExt;
-use nursery::{nursery, spawn, Errors, Nursery};
+use futures::channel::mpsc;
+use nursery::{Errors, Nursery, nursery, spawn};
 use std::convert::Infallible;
 use std::sync::Mutex;
 
@@ -63,14 +63,19 @@ impl<'a> Connection<'a> {
 async fn use_connection(beats: &Counter, log: &Mutex<Vec<String>>) {
     let conn = Connection::open(n, beats);
     yield_times(5).await;
-    log.lock().unwrap().push(format!("beats while open: {}", conn.beats.get() > 0));
+    log.lock()
+        .unwrap()
+        .push(format!("beats while open: {}", conn.beats.get() > 0));
     conn.close();
 }
 
 /// Seed pattern 2: a function that opens a connection inside the caller's
 /// nursery and returns it; the heartbeat is `background`, so it ends with
 /// the caller's nursery even if nobody closes it.
-fn connect<'a, 'scope>(n: &'a Nursery<'scope, Infallible>, beats: &'scope Counter) -> &'a Nursery<'scope, Infallible> {
+fn connect<'a, 'scope>(
+    n: &'a Nursery<'scope, Infallible>,
+    beats: &'scope Counter,
+) -> &'a Nursery<'scope, Infallible> {
     spawn_heartbeat(n, beats);
     n
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use futures::channel::oneshot;
-use nursery::{nursery, spawn, Closed, Errors, Nursery};
+use nursery::{Closed, Errors, Nursery, nursery, spawn};
 
 #[nursery(n)]
 async fn cancel_from_body(guards: &Tracker) -> Result<(), Errors<()>> {
@@ -77,22 +77,29 @@ async fn spawn_while_cancelling(polled: &Counter) {
 
 #[nursery]
 async fn shield_survives_sibling_failure(saved: &Counter) -> Result<(), Errors<&'static str>> {
-    spawn!(async move {
-        yield_times(5).await;
-        saved.add();
-        Ok(())
-    }, shield, name = "payment");
+    spawn!(
+        async move {
+            yield_times(5).await;
+            saved.add();
+            Ok(())
+        },
+        shield,
+        name = "payment"
+    );
     spawn!(async { Err::<(), _>("sms failed") }, name = "sms");
     Ok(())
 }
 
 #[nursery(n)]
 async fn shielded_child_sees_cancellation(cleaned: &Counter) {
-    spawn!(async move {
-        n.cancelled().await;
-        yield_now().await; // async cleanup
-        cleaned.add();
-    }, shield);
+    spawn!(
+        async move {
+            n.cancelled().await;
+            yield_now().await; // async cleanup
+            cleaned.add();
+        },
+        shield
+    );
     spawn!(async move {
         yield_times(2).await;
         n.cancel();
@@ -100,15 +107,22 @@ async fn shielded_child_sees_cancellation(cleaned: &Counter) {
 }
 
 #[nursery]
-async fn background_ends_after_the_rest(beats: &Counter, guards: &Tracker, work_done: &Counter) -> u32 {
+async fn background_ends_after_the_rest(
+    beats: &Counter,
+    guards: &Tracker,
+    work_done: &Counter,
+) -> u32 {
     let guard = guards.guard();
-    spawn!(async move {
-        let _guard = guard;
-        loop {
-            beats.add();
-            yield_now().await;
-        }
-    }, background);
+    spawn!(
+        async move {
+            let _guard = guard;
+            loop {
+                beats.add();
+                yield_now().await;
+            }
+        },
+        background
+    );
     spawn!(async move {
         yield_times(10).await;
         work_done.add();
@@ -119,10 +133,13 @@ async fn background_ends_after_the_rest(beats: &Counter, guards: &Tracker, work_
 
 #[nursery]
 async fn background_error_still_fails() -> Result<(), Errors<u8>> {
-    spawn!(async {
-        yield_now().await;
-        Err::<(), _>(7)
-    }, background);
+    spawn!(
+        async {
+            yield_now().await;
+            Err::<(), _>(7)
+        },
+        background
+    );
     spawn!(async { yield_times(5).await });
     Ok(())
 }

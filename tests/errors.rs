@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use futures::channel::oneshot;
-use nursery::{nursery, spawn, Errors};
+use nursery::{Errors, nursery, spawn};
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 struct Fail(u32);
@@ -54,10 +54,14 @@ async fn fail_at_once() -> Result<(), Errors<Fail>> {
 
 #[nursery]
 async fn shielded_errors_after_cancel_are_kept() -> Result<(), Errors<Fail>> {
-    spawn!(async {
-        yield_times(5).await;
-        Err::<(), _>(Fail(2))
-    }, shield, name = "late");
+    spawn!(
+        async {
+            yield_times(5).await;
+            Err::<(), _>(Fail(2))
+        },
+        shield,
+        name = "late"
+    );
     spawn!(async { Err::<(), _>(Fail(1)) }, name = "early");
     Ok(())
 }
@@ -65,10 +69,13 @@ async fn shielded_errors_after_cancel_are_kept() -> Result<(), Errors<Fail>> {
 #[nursery]
 async fn inner(i: u32) -> Result<(), Errors<Fail>> {
     spawn!(async move { Err::<(), _>(Fail(i)) });
-    spawn!(async move {
-        yield_now().await;
-        Err::<(), _>(Fail(i + 1))
-    }, shield);
+    spawn!(
+        async move {
+            yield_now().await;
+            Err::<(), _>(Fail(i + 1))
+        },
+        shield
+    );
     Ok(())
 }
 

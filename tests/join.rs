@@ -20,7 +20,10 @@ async fn children_that_yield(done: &Counter, n: usize) {
 }
 
 #[nursery]
-async fn body_returns_before_children(done: &Counter, order: &std::sync::Mutex<Vec<&'static str>>) -> u32 {
+async fn body_returns_before_children(
+    done: &Counter,
+    order: &std::sync::Mutex<Vec<&'static str>>,
+) -> u32 {
     spawn!(async move {
         yield_times(3).await;
         order.lock().unwrap().push("child");
@@ -89,7 +92,12 @@ fn empty_nursery_completes_on_its_first_poll() {
 }
 
 #[nursery]
-async fn waits_on_receivers(rxs: Vec<oneshot::Receiver<()>>, drops: &Counter, polls: &Counter, done: &Counter) {
+async fn waits_on_receivers(
+    rxs: Vec<oneshot::Receiver<()>>,
+    drops: &Counter,
+    polls: &Counter,
+    done: &Counter,
+) {
     for rx in rxs {
         let guard = drops.on_drop();
         spawn!(count_polls(
@@ -116,7 +124,11 @@ fn dropping_the_nursery_future_drops_every_child() {
     for tx in txs {
         let _ = tx.send(());
     }
-    assert_eq!(polls.get(), 10, "no child is polled after its nursery was dropped");
+    assert_eq!(
+        polls.get(),
+        10,
+        "no child is polled after its nursery was dropped"
+    );
     assert_eq!(done.get(), 0);
 }
 
@@ -132,9 +144,17 @@ fn mem_forget_of_a_running_nursery_never_polls_a_child_again() {
     for tx in txs {
         let _ = tx.send(());
     }
-    assert_eq!(polls.get(), 10, "no child is polled after its nursery was forgotten");
+    assert_eq!(
+        polls.get(),
+        10,
+        "no child is polled after its nursery was forgotten"
+    );
     assert_eq!(done.get(), 0);
-    assert_eq!(drops.get(), 0, "forgetting leaks the children; it does not drop them");
+    assert_eq!(
+        drops.get(),
+        0,
+        "forgetting leaks the children; it does not drop them"
+    );
 }
 
 #[nursery]
@@ -148,10 +168,13 @@ async fn tree(guards: &Tracker) -> Result<u32, nursery::Errors<u32>> {
                 return Err(i);
             }
             let guard = guards.guard();
-            spawn!(async move {
-                let _guard = guard;
-                yield_times(2).await;
-            }, shield);
+            spawn!(
+                async move {
+                    let _guard = guard;
+                    yield_times(2).await;
+                },
+                shield
+            );
             Ok(())
         });
     }
@@ -192,7 +215,10 @@ fn drop_at_every_poll_point_drops_every_child() {
 #[nursery]
 async fn pending_children(n: usize, polls: &Counter, wake: oneshot::Receiver<()>) {
     for _ in 0..n {
-        spawn!(count_polls(futures::future::pending::<()>(), polls), background);
+        spawn!(
+            count_polls(futures::future::pending::<()>(), polls),
+            background
+        );
     }
     spawn!(count_polls(
         async move {
@@ -214,7 +240,11 @@ fn a_wake_polls_only_the_woken_child() {
         assert_eq!(polls.get(), n + 1, "each child is polled once to start");
         tx.send(()).unwrap();
         assert!(poll_once(fut.as_mut()).is_ready());
-        assert_eq!(polls.get(), n + 2, "n = {n}: one wake must cost one child poll");
+        assert_eq!(
+            polls.get(),
+            n + 2,
+            "n = {n}: one wake must cost one child poll"
+        );
     }
 }
 
@@ -234,7 +264,11 @@ fn one_poll_of_the_nursery_polls_a_bounded_batch_of_children() {
     while poll_once(fut.as_mut()).is_pending() {
         nursery_polls += 1;
         let now = polls.get();
-        assert!(now - last <= 64, "one poll of the nursery polled {} children", now - last);
+        assert!(
+            now - last <= 64,
+            "one poll of the nursery polled {} children",
+            now - last
+        );
         last = now;
     }
     assert_eq!(polls.get(), 10_000, "every child was polled exactly once");
@@ -245,10 +279,13 @@ fn one_poll_of_the_nursery_polls_a_bounded_batch_of_children() {
 async fn million(n: usize, drops: &Counter) {
     for _ in 0..n {
         let guard = drops.on_drop();
-        spawn!(async move {
-            let _guard = guard;
-            futures::future::pending::<()>().await
-        }, background);
+        spawn!(
+            async move {
+                let _guard = guard;
+                futures::future::pending::<()>().await
+            },
+            background
+        );
     }
     yield_now().await;
 }

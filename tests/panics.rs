@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use futures::FutureExt;
-use nursery::{nursery, spawn, Errors};
+use nursery::{Errors, nursery, spawn};
 use std::panic::AssertUnwindSafe;
 
 #[nursery]
@@ -17,10 +17,13 @@ async fn child_panics(guards: &Tracker, shielded_done: &Counter) -> Result<(), E
             futures::future::pending::<()>().await;
         });
     }
-    spawn!(async move {
-        yield_times(3).await;
-        shielded_done.add();
-    }, shield);
+    spawn!(
+        async move {
+            yield_times(3).await;
+            shielded_done.add();
+        },
+        shield
+    );
     spawn!(async {
         yield_now().await;
         std::panic::panic_any(42u64);
@@ -32,10 +35,13 @@ async fn child_panics(guards: &Tracker, shielded_done: &Counter) -> Result<(), E
 #[nursery]
 async fn panic_and_error() -> Result<(), Errors<String>> {
     spawn!(async { Err::<(), _>("first".to_string()) }, shield);
-    spawn!(async {
-        yield_now().await;
-        panic!("the panic wins");
-    }, shield);
+    spawn!(
+        async {
+            yield_now().await;
+            panic!("the panic wins");
+        },
+        shield
+    );
     Ok(())
 }
 

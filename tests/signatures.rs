@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use nursery::{nursery, spawn, Errors};
+use nursery::{Errors, nursery, spawn};
 use std::fmt::Display;
 use std::io;
 
@@ -56,7 +56,10 @@ where
     U: Display + Send + Sync,
 {
     let extra = &extra;
-    let handles: Vec<_> = items.iter().map(|t| spawn!(async move { format!("{t}{extra}") })).collect();
+    let handles: Vec<_> = items
+        .iter()
+        .map(|t| spawn!(async move { format!("{t}{extra}") }))
+        .collect();
     let mut out = Vec::new();
     for h in handles {
         out.push(h.await);
@@ -302,7 +305,10 @@ async fn stacks_above_tokio_test() {
 #[nursery]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stacks_above_multi_thread_tokio_test() -> Result<(), Errors<io::Error>> {
-    let t = spawn!(async { Ok(tokio::task::yield_now().await) });
+    let t = spawn!(async {
+        tokio::task::yield_now().await;
+        Ok(())
+    });
     t.await;
     Ok(())
 }

@@ -3,10 +3,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-pub use crate::kind::{Local, Sendable};
-pub use crate::nursery::Nursery;
 use crate::errors::Errors;
 use crate::kind::Kind;
+pub use crate::kind::{Local, Sendable};
+pub use crate::nursery::Nursery;
 use crate::run::drive;
 
 fn cancelled_value<T>(on_cancel: impl FnOnce() -> Option<T>) -> T {
@@ -187,7 +187,9 @@ impl<T> NoCancelValue for CancelValue<T> {
 /// The nursery handle of a `#[nursery]` body: borrowing the nursery for its
 /// own `'scope` is what keeps task and nursery handles from escaping it.
 #[inline]
-pub fn handle<'scope, E, K: Kind>(nursery: &'scope Nursery<'scope, E, K>) -> &'scope Nursery<'scope, E, K> {
+pub fn handle<'scope, E, K: Kind>(
+    nursery: &'scope Nursery<'scope, E, K>,
+) -> &'scope Nursery<'scope, E, K> {
     nursery
 }
 

@@ -69,9 +69,7 @@ impl<E> Errors<E> {
     /// The failures with the name of the child that produced each (`None`
     /// for the body and for children spawned without a name).
     pub fn iter_named(&self) -> impl ExactSizeIterator<Item = (Option<&str>, &E)> + '_ {
-        self.failures
-            .iter()
-            .map(|f| (f.task.as_deref(), &f.error))
+        self.failures.iter().map(|f| (f.task.as_deref(), &f.error))
     }
 
     /// The first failure: the one that cancelled the nursery.

@@ -25,5 +25,5 @@ pub use crate::errors::{Closed, Errors, Iter};
 pub use crate::kind::{Local, Sendable};
 pub use crate::nursery::{Builder, Cancelled, Nursery};
 pub use crate::outcome::{HasOutput, Never, Outcome};
-pub use crate::scope::{scope, scope_local, LocalScopeBody, Scope, ScopeBody};
+pub use crate::scope::{LocalScopeBody, Scope, ScopeBody, scope, scope_local};
 pub use crate::task::{Task, TryJoin};

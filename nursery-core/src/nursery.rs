@@ -156,7 +156,10 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
 
     /// Like [`Nursery::spawn`], but a nursery that has already finished
     /// gives [`Closed`] instead of silently dropping `fut`.
-    pub fn try_spawn<F>(&self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    pub fn try_spawn<F>(
+        &self,
+        fut: F,
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -245,7 +248,11 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         state.request_cancel();
     }
 
-    fn insert<F>(&self, fut: F, options: Options) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    fn insert<F>(
+        &self,
+        fut: F,
+        options: Options,
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -360,7 +367,9 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
 
 impl<E, K: Kind> fmt::Debug for Builder<'_, '_, E, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder").field("options", &self.options).finish()
+        f.debug_struct("Builder")
+            .field("options", &self.options)
+            .finish()
     }
 }
 

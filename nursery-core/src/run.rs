@@ -1,9 +1,9 @@
 //! The driver: polls a nursery's body and woken children until all are
 //! done, applies cancellation, and drops every child when it is dropped.
 
-use std::future::{poll_fn, Future};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
 use futures_util::task::waker_ref;
@@ -56,7 +56,11 @@ where
 {
     {
         let mut state = nursery.state();
-        if !state.parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !state
+            .parent
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.parent = Some(cx.waker().clone());
         }
     }
@@ -93,7 +97,9 @@ where
     if let Some(shared) = &shared {
         shared.parent.register(cx.waker());
         for _ in 0..shared.ready_len().min(BATCH) {
-            let Some(index) = shared.pop_ready() else { break };
+            let Some(index) = shared.pop_ready() else {
+                break;
+            };
             let Some((mut fut, waker)) = nursery.state().children.take_for_poll(index) else {
                 continue; // a stale wake of a child that is gone
             };

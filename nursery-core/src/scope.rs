@@ -6,10 +6,10 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 
+use crate::__private::run_errors;
 use crate::errors::Errors;
 use crate::kind::{Kind, Local, Sendable};
 use crate::nursery::Nursery;
-use crate::__private::run_errors;
 
 /// The nursery handle of [`scope`]: a [`Nursery`] (it derefs to one) that
 /// also records `'env`, the lifetime of what the scope's closure borrows.
@@ -39,10 +39,12 @@ impl<E, K: Kind> fmt::Debug for Scope<'_, '_, E, K> {
 }
 
 /// The body of a [`scope`]: a boxed `Send` future.
-pub type ScopeBody<'scope, T, E> = Pin<Box<dyn Future<Output = Result<T, Errors<E>>> + Send + 'scope>>;
+pub type ScopeBody<'scope, T, E> =
+    Pin<Box<dyn Future<Output = Result<T, Errors<E>>> + Send + 'scope>>;
 
 /// The body of a [`scope_local`]: a boxed future.
-pub type LocalScopeBody<'scope, T, E> = Pin<Box<dyn Future<Output = Result<T, Errors<E>>> + 'scope>>;
+pub type LocalScopeBody<'scope, T, E> =
+    Pin<Box<dyn Future<Output = Result<T, Errors<E>>> + 'scope>>;
 
 /// Runs a nursery without the attribute: `f` gets the nursery handle and
 /// returns the body as a boxed future; the result is the body's value, or

@@ -38,7 +38,10 @@ impl Parse for Args {
             match arg {
                 Arg::Flag(name) if name == "local" => {
                     if args.local {
-                        return Err(syn::Error::new_spanned(name, "repeated argument `local`: write it once"));
+                        return Err(syn::Error::new_spanned(
+                            name,
+                            "repeated argument `local`: write it once",
+                        ));
                     }
                     args.local = true;
                 }
@@ -55,7 +58,9 @@ impl Parse for Args {
                     if syn::parse_str::<Ident>(&name.to_string()).is_err() || name == "self" {
                         return Err(syn::Error::new_spanned(
                             &name,
-                            format!("`{name}` cannot name the nursery handle: use an identifier such as `n`"),
+                            format!(
+                                "`{name}` cannot name the nursery handle: use an identifier such as `n`"
+                            ),
                         ));
                     }
                     args.handle = Some(name);

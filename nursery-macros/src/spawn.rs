@@ -1,7 +1,7 @@
 //! `spawn!(FUT, OPTION, …)`: its arguments, checked, and what it becomes.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{ToTokens, quote, quote_spanned};
 
 pub(crate) use self::marker::MARKER;
 
@@ -30,7 +30,9 @@ pub(crate) struct SpawnArgs {
 impl Parse for SpawnArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         if input.is_empty() {
-            return Err(input.error("`spawn!` needs a future to start: `spawn!(fut)` or `spawn!(fut, name = \"…\")`"));
+            return Err(input.error(
+                "`spawn!` needs a future to start: `spawn!(fut)` or `spawn!(fut, name = \"…\")`",
+            ));
         }
         let fut: Expr = input.parse()?;
         let mut args = SpawnArgs {
@@ -45,14 +47,22 @@ impl Parse for SpawnArgs {
                 break;
             }
             let option: Ident = input.call(syn::ext::IdentExt::parse_any)?;
-            let repeated = || syn::Error::new_spanned(&option, format!("repeated option `{option}`: write it once"));
+            let repeated = || {
+                syn::Error::new_spanned(
+                    &option,
+                    format!("repeated option `{option}`: write it once"),
+                )
+            };
             match option.to_string().as_str() {
                 "name" => {
                     if args.name.is_some() {
                         return Err(repeated());
                     }
                     if !input.peek(Token![=]) {
-                        return Err(syn::Error::new_spanned(&option, "`name` needs a value: `name = \"…\"`"));
+                        return Err(syn::Error::new_spanned(
+                            &option,
+                            "`name` needs a value: `name = \"…\"`",
+                        ));
                     }
                     input.parse::<Token![=]>()?;
                     args.name = Some(input.parse()?);
@@ -175,11 +185,18 @@ fn never_returns(fut: &Expr) -> bool {
         _ => return false,
     };
     match last {
-        Expr::Loop(l) => !l.body.to_token_stream().into_iter().any(|t| contains_break(&t)),
+        Expr::Loop(l) => !l
+            .body
+            .to_token_stream()
+            .into_iter()
+            .any(|t| contains_break(&t)),
         Expr::Macro(m) => is_diverging_macro(&m.mac),
         Expr::Call(call) => match &*call.func {
             Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
-                matches!(s.ident.to_string().as_str(), "panic_any" | "resume_unwind" | "exit" | "abort")
+                matches!(
+                    s.ident.to_string().as_str(),
+                    "panic_any" | "resume_unwind" | "exit" | "abort"
+                )
             }),
             _ => false,
         },
@@ -188,10 +205,12 @@ fn never_returns(fut: &Expr) -> bool {
 }
 
 fn is_diverging_macro(mac: &syn::Macro) -> bool {
-    mac.path
-        .segments
-        .last()
-        .is_some_and(|s| matches!(s.ident.to_string().as_str(), "panic" | "unreachable" | "todo" | "unimplemented"))
+    mac.path.segments.last().is_some_and(|s| {
+        matches!(
+            s.ident.to_string().as_str(),
+            "panic" | "unreachable" | "todo" | "unimplemented"
+        )
+    })
 }
 
 fn contains_break(tt: &proc_macro2::TokenTree) -> bool {

@@ -24,7 +24,12 @@ pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
         ));
     };
     if func.sig.asyncness.is_none() {
-        let hint = if func.block.to_token_stream().to_string().contains("block_on") {
+        let hint = if func
+            .block
+            .to_token_stream()
+            .to_string()
+            .contains("block_on")
+        {
             "; this fn looks like the output of `#[tokio::main]` or `#[tokio::test]`: \
              put `#[nursery]` above that attribute"
         } else {
@@ -36,7 +41,10 @@ pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
         ));
     }
     if let Some(constness) = func.sig.constness {
-        return Err(syn::Error::new_spanned(constness, "`#[nursery]` cannot be applied to a `const fn`"));
+        return Err(syn::Error::new_spanned(
+            constness,
+            "`#[nursery]` cannot be applied to a `const fn`",
+        ));
     }
     Ok(func)
 }
@@ -94,7 +102,9 @@ fn reject_impl_trait(ty: &Type) -> syn::Result<()> {
 fn find_impl_trait(tokens: TokenStream, found: &mut Option<proc_macro2::Span>) {
     for tt in tokens {
         match tt {
-            proc_macro2::TokenTree::Ident(i) if i == "impl" && found.is_none() => *found = Some(i.span()),
+            proc_macro2::TokenTree::Ident(i) if i == "impl" && found.is_none() => {
+                *found = Some(i.span())
+            }
             proc_macro2::TokenTree::Group(g) => find_impl_trait(g.stream(), found),
             _ => {}
         }

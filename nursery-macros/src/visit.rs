@@ -68,8 +68,11 @@ pub(crate) fn rewrite_tokens(tokens: TokenStream) -> TokenStream {
     let mut out = Vec::with_capacity(tts.len());
     let mut i = 0;
     while i < tts.len() {
-        if let (TokenTree::Ident(ident), Some(TokenTree::Punct(bang)), Some(TokenTree::Group(group))) =
-            (&tts[i], tts.get(i + 1), tts.get(i + 2))
+        if let (
+            TokenTree::Ident(ident),
+            Some(TokenTree::Punct(bang)),
+            Some(TokenTree::Group(group)),
+        ) = (&tts[i], tts.get(i + 1), tts.get(i + 2))
         {
             let path_ok = !preceded_by_path(&out) || preceded_by_nursery_path(&out);
             if ident == "spawn" && bang.as_char() == '!' && path_ok {
@@ -120,15 +123,21 @@ pub(crate) fn defuse_tokens(tokens: TokenStream) -> TokenStream {
     let mut out: Vec<TokenTree> = Vec::with_capacity(tts.len());
     let mut i = 0;
     while i < tts.len() {
-        if let (TokenTree::Ident(ident), Some(TokenTree::Punct(bang)), Some(TokenTree::Group(group))) =
-            (&tts[i], tts.get(i + 1), tts.get(i + 2))
+        if let (
+            TokenTree::Ident(ident),
+            Some(TokenTree::Punct(bang)),
+            Some(TokenTree::Group(group)),
+        ) = (&tts[i], tts.get(i + 1), tts.get(i + 2))
         {
             if ident == "spawn" && bang.as_char() == '!' {
                 let marker = proc_macro2::Ident::new(spawn::MARKER, bang.span());
                 let defused = quote::quote_spanned! {group.span()=>
                     { #ident!(@#marker); ::core::unreachable!() }
                 };
-                out.push(TokenTree::Group(Group::new(Delimiter::Parenthesis, defused)));
+                out.push(TokenTree::Group(Group::new(
+                    Delimiter::Parenthesis,
+                    defused,
+                )));
                 i += 3;
                 continue;
             }
