@@ -1,6 +1,162 @@
-//! nursery
+//! Structured concurrency for async Rust, in the spirit of Python's trio
+//! nurseries: every task has a parent scope, no task outlives its scope,
+//! failures are never lost, and cancellation is reliable.
+//!
+//! ```
+//! use nursery::{nursery, spawn, Errors};
+//! use std::io;
+//!
+//! async fn fetch(url: &str) -> io::Result<usize> {
+//!     Ok(url.len()) // a real client would go to the network
+//! }
+//!
+//! #[nursery]
+//! async fn fetch_all(urls: &[&str]) -> Result<Vec<usize>, Errors<io::Error>> {
+//!     // children borrow `urls`; they start when the body next yields
+//!     let handles: Vec<_> = urls.iter().map(|u| spawn!(fetch(u))).collect();
+//!     let mut pages = Vec::new();
+//!     for h in handles {
+//!         pages.push(h.await); // a child's success value
+//!     }
+//!     Ok(pages)
+//! } // returns only once every child has finished; the first failure cancels the rest
+//!
+//! let pages = futures::executor::block_on(fetch_all(&["a", "bb"])).unwrap();
+//! assert_eq!(pages, [1, 2]);
+//! ```
+//!
+//! # The rules
+//!
+//! * **Join.** A nursery returns only when its body and every child have
+//!   finished or been dropped. Dropping the nursery's future drops every
+//!   child with it; no child is polled after its nursery returned.
+//! * **Borrowing.** Children may borrow the fn's arguments (as threads do in
+//!   [`std::thread::scope`]), may spawn siblings, and a [`Nursery`] handle
+//!   (`#[nursery(n)]`) can be given to an object that spawns its own
+//!   children into it. Task and nursery handles cannot leave the nursery: a
+//!   compile error.
+//! * **Fail fast.** The first child (or body) that returns `Err` or panics
+//!   cancels the body and every child that is not shielded; the nursery then
+//!   returns [`Errors`] with that failure and every one that happened before
+//!   all children were gone, in order. A panic resumes in the caller, with
+//!   its payload, once every child is gone.
+//! * **Cancel.** [`Nursery::cancel`] stops everything; the nursery returns
+//!   normally. `spawn!(fut, shield)` survives cancellation,
+//!   `spawn!(fut, background)` is cancelled once everything else is done.
+//!
+//! # Errors
+//!
+//! The fn's declared return type decides how failures reach the caller:
+//!
+//! | declared | children fail with | the fn returns |
+//! | --- | --- | --- |
+//! | `Result<T, Errors<E>>` | `E` | every failure; the body's `?` on an `E` or on a nested nursery's `Errors<E>` adds to them |
+//! | `Result<T, R>`, e.g. `anyhow::Result<T>`, `Result<T, Box<dyn Error + Send + Sync>>` | `R` | `R::from(Errors<R>)` |
+//! | anything else, `()` included | nothing: a fallible child is a compile error | the body's value |
+//!
+//! # Runtimes
+//!
+//! The core is runtime-agnostic: a nursery polls its children inside its own
+//! task, so it runs on tokio (current-thread and multi-thread),
+//! `futures::executor`, smol or any other executor. Its future is `Send`
+//! whenever its body and children are; `#[nursery(local)]` accepts children
+//! that are not `Send`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+#[doc(inline)]
+pub use nursery_core::{
+    Builder, Cancelled, Closed, Errors, HasOutput, Iter, Local, LocalScopeBody, Never, Nursery,
+    Outcome, Scope, ScopeBody, Sendable, Task, TryJoin, kind, scope, scope_local,
+};
+
+/// Turns the body of an `async fn` into a nursery.
+///
+/// `#[nursery]` works on free fns, methods (`self`, `&self`, `&mut self`),
+/// generic fns, fns with `impl Trait` arguments and explicit lifetimes, and
+/// trait impl methods; written above `#[tokio::main]` or `#[tokio::test]` it
+/// composes with them. Arguments:
+///
+/// * `#[nursery(n)]` binds `n: &Nursery<'_, E>` (a shared reference, `Copy`)
+///   to cancel the nursery or hand it to an object that spawns into it;
+/// * `#[nursery(local)]` accepts children that are not `Send` (the fn's
+///   future is then not `Send` either).
+///
+/// Inside the body, [`spawn!`] starts children — in statements,
+/// expressions, closures, loops, nested async blocks, children's own async
+/// blocks, and the arguments of other macros (`vec!`, `tokio::select!`),
+/// but not in nested `fn` items, which have no nursery.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn, Errors};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct SmsFailed;
+///
+/// #[nursery]
+/// async fn checkout(paid: &std::sync::atomic::AtomicBool) -> Result<(), Errors<SmsFailed>> {
+///     spawn!(async move {
+///         paid.store(true, std::sync::atomic::Ordering::SeqCst);
+///         Ok(())
+///     }, shield, name = "payment");
+///     spawn!(async { Err::<(), _>(SmsFailed) }, name = "sms");
+///     Ok(())
+/// }
+///
+/// let paid = std::sync::atomic::AtomicBool::new(false);
+/// let errors = futures::executor::block_on(checkout(&paid)).unwrap_err();
+/// assert_eq!(errors.into_vec(), [SmsFailed]);
+/// assert!(paid.load(std::sync::atomic::Ordering::SeqCst)); // shielded: it completed
+/// ```
+///
+/// # Panics
+///
+/// Resumes the first panic of the body or a child, with its payload, once
+/// every child is gone. Panics if the nursery is cancelled (by
+/// [`Nursery::cancel`]) while a body whose value is not `()` or `Option<_>`
+/// is still running; such a body finishes with a value by calling `cancel()`
+/// and returning before its next `.await`.
+pub use nursery_macros::nursery;
+
+/// Starts a child inside a [`#[nursery]`](macro@nursery) body and returns
+/// its [`Task`] handle.
+///
+/// `spawn!(fut)`, or with options: `spawn!(fut, name = "…")`,
+/// `spawn!(fut, shield)`, `spawn!(fut, background)`. The child may return
+/// `()`, any value, or `Result<T, E>` (only `Err` is a failure); awaiting
+/// its handle yields the success value. The child starts when the spawner
+/// next yields. Outside a `#[nursery]` body `spawn!` is a compile error that
+/// says so; there, call [`Nursery::spawn`].
+///
+/// * `name = "…"`: shown with the child's errors.
+/// * `shield`: not cancelled when a sibling fails or the nursery is
+///   cancelled; the nursery waits for it.
+/// * `background`: cancelled once the body and every other child have
+///   finished (a heartbeat).
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn};
+///
+/// #[nursery]
+/// async fn heartbeat_while_working(beats: &std::sync::atomic::AtomicU32) -> u32 {
+///     spawn!(async move {
+///         loop {
+///             beats.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///             futures::pending!();
+///         }
+///     }, background);
+///     let work = spawn!(async { 6 * 7 });
+///     work.await
+/// } // the heartbeat is cancelled here
+///
+/// let beats = std::sync::atomic::AtomicU32::new(0);
+/// assert_eq!(futures::executor::block_on(heartbeat_while_working(&beats)), 42);
+/// ```
+pub use nursery_macros::spawn;
+
 #[doc(hidden)]
 pub use nursery_core::__private;
-pub use nursery_core::*;
-pub use nursery_macros::{nursery, spawn};
