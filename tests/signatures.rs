@@ -327,3 +327,36 @@ mod with_tokio_main {
         assert_eq!(main(), 3);
     }
 }
+
+// ---- children that are loops ------------------------------------------------
+
+#[nursery]
+async fn loop_children(ticks: &Counter, stop_after: usize) -> Result<(), Errors<String>> {
+    // never returns: a heartbeat
+    spawn!(
+        async move {
+            loop {
+                ticks.add();
+                yield_now().await;
+            }
+        },
+        background
+    );
+    // left only through `?`
+    spawn!(async move {
+        loop {
+            yield_now().await;
+            if ticks.get() >= stop_after {
+                Err(format!("stopped after {stop_after}"))?;
+            }
+        }
+    });
+    Ok(())
+}
+
+#[test]
+fn children_that_loop_forever_or_fail_out_of_a_loop() {
+    let ticks = Counter::new();
+    let errors = futures::executor::block_on(loop_children(&ticks, 5)).unwrap_err();
+    assert_eq!(errors.into_vec(), ["stopped after 5"]);
+}

@@ -200,3 +200,13 @@ pub fn handle<'scope, E, K: Kind>(
 pub fn body<T, F: Future<Output = T>>(body: F) -> F {
     body
 }
+
+/// Fixes the output of a child that is a `loop` left only through `?` to
+/// `Result<(), E>`.
+#[inline]
+pub fn unit_result<F, E>(fut: F) -> F
+where
+    F: Future<Output = Result<(), E>>,
+{
+    fut
+}

@@ -148,7 +148,14 @@ pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) ->
     if let Some(background) = &args.background {
         builder = quote_spanned!(background.span()=> #builder.background());
     }
-    let classify = if never_returns(fut) {
+    let loop_kind = loop_tail(fut);
+    let fut_expr = if loop_kind == LoopTail::Fallible {
+        // A loop left only through `?`: its output is `Result<(), E>`.
+        quote_spanned!(span=> ::nursery::__private::unit_result(#fut))
+    } else {
+        quote!(#fut)
+    };
+    let classify = if loop_kind == LoopTail::Never || never_returns(fut) {
         // Its output type is a diverging inference variable, which only
         // falls back to `()` if nothing dispatches on it first.
         quote_spanned! {span=>
@@ -166,15 +173,47 @@ pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) ->
     quote! {
         {
             #path!(@#marker);
-            let #fut_local = #fut;
+            let #fut_local = #fut_expr;
             #spawn
         }
     }
 }
 
+#[derive(PartialEq, Eq)]
+enum LoopTail {
+    /// Not an async block ending in a `loop`.
+    No,
+    /// A `loop` with no `break`, `return` or `?`: it never returns.
+    Never,
+    /// A `loop` left only through `?`.
+    Fallible,
+    /// A `loop` with `break` or `return`: its type is what they give.
+    Exits,
+}
+
+fn loop_tail(fut: &Expr) -> LoopTail {
+    let Expr::Async(block) = fut else {
+        return LoopTail::No;
+    };
+    let Some(syn::Stmt::Expr(Expr::Loop(l), _)) = block.block.stmts.last() else {
+        return LoopTail::No;
+    };
+    let tokens: Vec<_> = l.body.to_token_stream().into_iter().collect();
+    if tokens
+        .iter()
+        .any(|t| contains_ident(t, "break") || contains_ident(t, "return"))
+    {
+        LoopTail::Exits
+    } else if tokens.iter().any(contains_question_mark) {
+        LoopTail::Fallible
+    } else {
+        LoopTail::Never
+    }
+}
+
 /// Whether `fut` is an async block that visibly never returns: its last
-/// statement is a `loop` with no `break`, or `panic!`, `unreachable!`,
-/// `todo!` or `unimplemented!`.
+/// statement is `panic!`, `unreachable!`, `todo!`, `unimplemented!` or a
+/// diverging std function.
 fn never_returns(fut: &Expr) -> bool {
     let Expr::Async(block) = fut else {
         return false;
@@ -185,11 +224,6 @@ fn never_returns(fut: &Expr) -> bool {
         _ => return false,
     };
     match last {
-        Expr::Loop(l) => !l
-            .body
-            .to_token_stream()
-            .into_iter()
-            .any(|t| contains_break(&t)),
         Expr::Macro(m) => is_diverging_macro(&m.mac),
         Expr::Call(call) => match &*call.func {
             Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
@@ -213,10 +247,22 @@ fn is_diverging_macro(mac: &syn::Macro) -> bool {
     })
 }
 
-fn contains_break(tt: &proc_macro2::TokenTree) -> bool {
+fn contains_ident(tt: &proc_macro2::TokenTree, word: &str) -> bool {
     match tt {
-        proc_macro2::TokenTree::Ident(i) => i == "break",
-        proc_macro2::TokenTree::Group(g) => g.stream().into_iter().any(|t| contains_break(&t)),
+        proc_macro2::TokenTree::Ident(i) => i == word,
+        proc_macro2::TokenTree::Group(g) => {
+            g.stream().into_iter().any(|t| contains_ident(&t, word))
+        }
+        _ => false,
+    }
+}
+
+fn contains_question_mark(tt: &proc_macro2::TokenTree) -> bool {
+    match tt {
+        proc_macro2::TokenTree::Punct(p) => p.as_char() == '?',
+        proc_macro2::TokenTree::Group(g) => {
+            g.stream().into_iter().any(|t| contains_question_mark(&t))
+        }
         _ => false,
     }
 }
