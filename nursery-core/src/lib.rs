@@ -14,6 +14,7 @@ mod nursery;
 mod outcome;
 mod registry;
 mod run;
+mod runtime;
 mod scope;
 mod sync;
 mod task;

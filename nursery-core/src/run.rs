@@ -12,6 +12,7 @@ use crate::errors::Errors;
 use crate::kind::Kind;
 use crate::nursery::{Nursery, Phase};
 use crate::registry::BATCH;
+use crate::runtime::budget_left;
 
 /// How a nursery ended, before the caller's return type is applied.
 pub(crate) type Ended<T, E> = Result<Option<T>, Errors<E>>;
@@ -97,6 +98,9 @@ where
     if let Some(shared) = &shared {
         shared.parent.register(cx.waker());
         for _ in 0..shared.ready_len().min(BATCH) {
+            if !budget_left() {
+                break; // the wake below yields; the next poll has a fresh budget
+            }
             let Some(index) = shared.pop_ready() else {
                 break;
             };
