@@ -1,8 +1,11 @@
 use nursery::{nursery, spawn};
 
+#[derive(Debug)]
+struct MyError;
+
 #[nursery]
-async fn f() -> Result<(), std::io::Error> {
-    spawn!(async { Ok(()) });
+async fn f() -> Result<(), MyError> {
+    spawn!(async { Err::<(), _>(MyError) });
     Ok(())
 }
 
