@@ -54,6 +54,9 @@
 //! | `Result<T, R>`, e.g. `anyhow::Result<T>`, `Result<T, Box<dyn Error + Send + Sync>>` | `R` | `R::from(Errors<R>)` |
 //! | anything else, `()` included | nothing: a fallible child is a compile error | the body's value |
 //!
+//! [`scope!`] is a nursery as an expression, for code that is not a whole
+//! fn: `scope!(|n| async { … })` is a future of `Result<T, Errors<E>>`.
+//!
 //! # Runtimes
 //!
 //! The core is runtime-agnostic: a nursery polls its children inside its own
@@ -66,8 +69,8 @@
 
 #[doc(inline)]
 pub use nursery_core::{
-    Builder, Cancelled, Closed, Errors, HasOutput, Iter, Local, LocalScopeBody, Never, Nursery,
-    Outcome, Scope, ScopeBody, Sendable, Task, TryJoin, kind, scope, scope_local,
+    Builder, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never, Nursery, Outcome, Sendable,
+    Task, TryJoin, kind,
 };
 
 /// Turns the body of an `async fn` into a nursery.
@@ -157,6 +160,37 @@ pub use nursery_macros::nursery;
 /// assert_eq!(futures::executor::block_on(heartbeat_while_working(&beats)), 42);
 /// ```
 pub use nursery_macros::spawn;
+
+/// A nursery as an expression: `scope!(|n| async { … })` is a future of
+/// `Result<T, Errors<E>>`, where the async block is the nursery's body.
+///
+/// It is [`#[nursery]`](macro@nursery) for a `-> Result<T, Errors<E>>` body,
+/// without a fn: children may borrow the enclosing fn's locals (not the
+/// block's own), [`spawn!`] works inside it, and `n` is a
+/// `&Nursery<'_, E>`. `scope!(local, |n| async { … })` accepts children
+/// that are not `Send`. The future is `Send` whenever its parts are, with no
+/// box: stable Rust cannot yet bound the future of a higher-ranked async
+/// closure by `Send` (rust-lang/rust#126350), which is why this is a macro
+/// and not a function taking an async closure.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{scope, spawn, Errors};
+///
+/// let words = vec!["structured".to_string(), "concurrency".to_string()];
+/// let total = futures::executor::block_on(scope!(|n| async {
+///     let lens: Vec<_> = words.iter().map(|w| spawn!(async move { w.len() })).collect();
+///     let mut total = 0;
+///     for len in lens {
+///         total += len.await;
+///     }
+///     n.cancel(); // nothing left to cancel; the value is returned as usual
+///     Ok::<_, Errors<std::io::Error>>(total)
+/// }));
+/// assert_eq!(total.unwrap(), 21);
+/// ```
+pub use nursery_macros::scope;
 
 #[doc(hidden)]
 pub use nursery_core::__private;

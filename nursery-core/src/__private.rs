@@ -146,6 +146,16 @@ impl<T> CancelValue<T> {
     }
 }
 
+/// The [`CancelValue`] of a body's success type, taken from the body
+/// future, so that its type is known where the value is chosen.
+#[inline]
+pub fn cancel_value_for<B, T, E>(_body: &B) -> CancelValue<T>
+where
+    B: Future<Output = Result<T, E>>,
+{
+    CancelValue::new()
+}
+
 impl<T> Default for CancelValue<T> {
     fn default() -> Self {
         Self::new()

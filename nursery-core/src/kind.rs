@@ -50,7 +50,7 @@ impl Kind for Local {
 #[diagnostic::on_unimplemented(
     message = "this child cannot be spawned into a `Send` nursery: it is not `Send`",
     label = "this child (or its output, or the nursery's error type) is not `Send`",
-    note = "use `#[nursery(local)]` (or `nursery::scope_local`) for children that are not `Send`; that nursery's future then stays on one thread"
+    note = "use `#[nursery(local)]` (or `scope!(local, |n| …)`) for children that are not `Send`; that nursery's future then stays on one thread"
 )]
 pub trait Accepts<'a, F, E>: Kind
 where

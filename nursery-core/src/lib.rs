@@ -15,7 +15,6 @@ mod outcome;
 mod registry;
 mod run;
 mod runtime;
-mod scope;
 mod sync;
 mod task;
 
@@ -26,5 +25,4 @@ pub use crate::errors::{Closed, Errors, Iter};
 pub use crate::kind::{Local, Sendable};
 pub use crate::nursery::{Builder, Cancelled, Nursery};
 pub use crate::outcome::{HasOutput, Never, Outcome};
-pub use crate::scope::{LocalScopeBody, Scope, ScopeBody, scope, scope_local};
 pub use crate::task::{Task, TryJoin};

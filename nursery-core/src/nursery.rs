@@ -136,12 +136,10 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// # Examples
     ///
     /// ```
-    /// let sum = futures::executor::block_on(nursery::scope(|n| {
-    ///     Box::pin(async move {
-    ///         let a = n.spawn(async { Ok::<_, std::io::Error>(1) });
-    ///         let b = n.spawn(async { Ok(2) });
-    ///         Ok(a.await + b.await)
-    ///     })
+    /// let sum = futures::executor::block_on(nursery::scope!(|n| async {
+    ///     let a = n.spawn(async { Ok::<_, std::io::Error>(1) });
+    ///     let b = n.spawn(async { Ok(2) });
+    ///     Ok(a.await + b.await)
     /// }));
     /// assert_eq!(sum.unwrap(), 3);
     /// ```

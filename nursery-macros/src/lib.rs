@@ -5,6 +5,7 @@
 
 mod args;
 mod expand;
+mod scope;
 mod spawn;
 mod validate;
 mod visit;
@@ -21,4 +22,10 @@ pub fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn spawn(input: TokenStream) -> TokenStream {
     spawn::outside_nursery(input.into()).into()
+}
+
+/// A nursery as an expression. See `nursery::scope`.
+#[proc_macro]
+pub fn scope(input: TokenStream) -> TokenStream {
+    scope::expand(input.into()).into()
 }

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = nursery::scope!(async |n| Ok::<_, nursery::Errors<()>>(()));
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = nursery::scope!(|n, m| async { Ok::<_, nursery::Errors<()>>(()) });
+}

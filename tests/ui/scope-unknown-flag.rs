@@ -1,0 +1,3 @@
+fn main() {
+    let _ = nursery::scope!(detached, |n| async { Ok::<_, nursery::Errors<()>>(()) });
+}
