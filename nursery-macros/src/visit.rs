@@ -64,8 +64,28 @@ impl VisitMut for SpawnRewriter {
 /// macro's arguments. Nested `fn` items inside macro arguments are not
 /// detected there; they are rare.
 pub(crate) fn rewrite_tokens(tokens: TokenStream) -> TokenStream {
+    replace_spawn_calls(tokens, &mut |path, bang, args| {
+        spawn::expand(path, rewrite_tokens(args), bang.span())
+    })
+}
+
+/// Replaces every `spawn!(…)` in `tokens` by an expression that type-checks
+/// anywhere (`unreachable!()`), for the item emitted beside an error.
+pub(crate) fn defuse_tokens(tokens: TokenStream) -> TokenStream {
+    replace_spawn_calls(tokens, &mut |path, bang, _| {
+        let marker = proc_macro2::Ident::new(spawn::MARKER, bang.span());
+        quote::quote!({ #path!(@#marker); ::core::unreachable!() })
+    })
+}
+
+/// Finds every `spawn!(…)` and `nursery::spawn!(…)` in `tokens`, at any
+/// depth, and puts `with(path, bang, arguments)` (parenthesised) in its place.
+fn replace_spawn_calls(
+    tokens: TokenStream,
+    with: &mut dyn FnMut(TokenStream, &proc_macro2::Punct, TokenStream) -> TokenStream,
+) -> TokenStream {
     let tts: Vec<TokenTree> = tokens.into_iter().collect();
-    let mut out = Vec::with_capacity(tts.len());
+    let mut out: Vec<TokenTree> = Vec::with_capacity(tts.len());
     let mut i = 0;
     while i < tts.len() {
         if let (
@@ -74,16 +94,16 @@ pub(crate) fn rewrite_tokens(tokens: TokenStream) -> TokenStream {
             Some(TokenTree::Group(group)),
         ) = (&tts[i], tts.get(i + 1), tts.get(i + 2))
         {
-            let path_ok = !preceded_by_path(&out) || preceded_by_nursery_path(&out);
-            if ident == "spawn" && bang.as_char() == '!' && path_ok {
-                let mut path: Vec<TokenTree> = Vec::new();
-                if preceded_by_nursery_path(&out) {
-                    path = out.split_off(out.len() - 3); // `nursery` `:` `:`
-                }
+            let qualified = preceded_by_nursery_path(&out);
+            if ident == "spawn" && bang.as_char() == '!' && (qualified || !preceded_by_path(&out)) {
+                let mut path: Vec<TokenTree> = if qualified {
+                    out.split_off(out.len() - 3) // `nursery` `:` `:`
+                } else {
+                    Vec::new()
+                };
                 path.push(TokenTree::Ident(ident.clone()));
-                let path = path.into_iter().collect();
-                let expansion = spawn::expand(path, rewrite_tokens(group.stream()), bang.span());
-                let mut wrapped = Group::new(Delimiter::Parenthesis, expansion);
+                let replacement = with(path.into_iter().collect(), bang, group.stream());
+                let mut wrapped = Group::new(Delimiter::Parenthesis, replacement);
                 wrapped.set_span(group.span());
                 out.push(TokenTree::Group(wrapped));
                 i += 3;
@@ -92,7 +112,7 @@ pub(crate) fn rewrite_tokens(tokens: TokenStream) -> TokenStream {
         }
         match &tts[i] {
             TokenTree::Group(g) => {
-                let mut ng = Group::new(g.delimiter(), rewrite_tokens(g.stream()));
+                let mut ng = Group::new(g.delimiter(), replace_spawn_calls(g.stream(), with));
                 ng.set_span(g.span());
                 out.push(TokenTree::Group(ng));
             }
@@ -114,43 +134,4 @@ fn preceded_by_nursery_path(out: &[TokenTree]) -> bool {
         && matches!(&out[n - 2], TokenTree::Punct(p) if p.as_char() == ':' && p.spacing() == Spacing::Joint)
         && matches!(&out[n - 3], TokenTree::Ident(i) if i == "nursery")
         && !matches!(out.get(n.wrapping_sub(4)), Some(TokenTree::Punct(p)) if p.as_char() == ':')
-}
-
-/// Replaces every `spawn!(…)` in `tokens` by an expression that type-checks
-/// anywhere (`unreachable!()`), for the item emitted beside an error.
-pub(crate) fn defuse_tokens(tokens: TokenStream) -> TokenStream {
-    let tts: Vec<TokenTree> = tokens.into_iter().collect();
-    let mut out: Vec<TokenTree> = Vec::with_capacity(tts.len());
-    let mut i = 0;
-    while i < tts.len() {
-        if let (
-            TokenTree::Ident(ident),
-            Some(TokenTree::Punct(bang)),
-            Some(TokenTree::Group(group)),
-        ) = (&tts[i], tts.get(i + 1), tts.get(i + 2))
-        {
-            if ident == "spawn" && bang.as_char() == '!' {
-                let marker = proc_macro2::Ident::new(spawn::MARKER, bang.span());
-                let defused = quote::quote_spanned! {group.span()=>
-                    { #ident!(@#marker); ::core::unreachable!() }
-                };
-                out.push(TokenTree::Group(Group::new(
-                    Delimiter::Parenthesis,
-                    defused,
-                )));
-                i += 3;
-                continue;
-            }
-        }
-        match &tts[i] {
-            TokenTree::Group(g) => {
-                let mut ng = Group::new(g.delimiter(), defuse_tokens(g.stream()));
-                ng.set_span(g.span());
-                out.push(TokenTree::Group(ng));
-            }
-            other => out.push(other.clone()),
-        }
-        i += 1;
-    }
-    out.into_iter().collect()
 }
