@@ -1,0 +1,377 @@
+//! nursery against its peers, side by side in one run, on the same runtime.
+//!
+//! `cargo bench --bench compare` (all scenarios), or a filter such as
+//! `cargo bench --bench compare -- wake_all`. `scripts/bench-table` turns a
+//! run into the README's table of medians and ratios.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use nursery::{Errors, nursery, spawn};
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::oneshot;
+use tokio::task::{JoinSet, yield_now};
+
+type NoError = Errors<std::convert::Infallible>;
+
+fn current_thread() -> Runtime {
+    Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn multi_thread() -> Runtime {
+    Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+// ---- spawn_join: N trivial children (yield once, return a small integer) ----
+
+#[nursery]
+async fn nursery_spawn_join(n: u64) -> u64 {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            spawn!(async move {
+                yield_now().await;
+                i & 7
+            })
+        })
+        .collect();
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await;
+    }
+    sum
+}
+
+async fn scope_spawn_join(n: u64) -> u64 {
+    nursery::scope!(|_n| async {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                spawn!(async move {
+                    yield_now().await;
+                    i & 7
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await;
+        }
+        Ok::<_, NoError>(sum)
+    })
+    .await
+    .unwrap()
+}
+
+async fn fu_spawn_join(n: u64) -> u64 {
+    let mut set = FuturesUnordered::new();
+    for i in 0..n {
+        set.push(async move {
+            yield_now().await;
+            i & 7
+        });
+    }
+    let mut sum = 0;
+    while let Some(x) = set.next().await {
+        sum += x;
+    }
+    sum
+}
+
+async fn join_all_spawn_join(n: u64) -> u64 {
+    futures::future::join_all((0..n).map(|i| async move {
+        yield_now().await;
+        i & 7
+    }))
+    .await
+    .into_iter()
+    .sum()
+}
+
+async fn joinset_spawn_join(n: u64) -> u64 {
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        set.spawn(async move {
+            yield_now().await;
+            i & 7
+        });
+    }
+    let mut sum = 0;
+    while let Some(x) = set.join_next().await {
+        sum += x.unwrap();
+    }
+    sum
+}
+
+async fn tokio_spawn_join(n: u64) -> u64 {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            tokio::spawn(async move {
+                yield_now().await;
+                i & 7
+            })
+        })
+        .collect();
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await.unwrap();
+    }
+    sum
+}
+
+async fn moro_spawn_join(n: u64) -> u64 {
+    moro::async_scope!(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                scope.spawn(async move {
+                    yield_now().await;
+                    i & 7
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await;
+        }
+        sum
+    })
+    .await
+}
+
+// ---- wake_all / wake_chain: N children each waiting on its own oneshot ----
+
+#[nursery]
+async fn nursery_wake_all(n: usize) -> usize {
+    let mut txs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = oneshot::channel::<usize>();
+        txs.push(tx);
+        spawn!(async move { rx.await.unwrap() });
+    }
+    yield_now().await; // every child is now pending on its receiver
+    for (i, tx) in txs.into_iter().enumerate() {
+        tx.send(i).unwrap();
+    }
+    n
+}
+
+async fn fu_wake_all(n: usize) -> usize {
+    let mut txs = Vec::with_capacity(n);
+    let mut set = FuturesUnordered::new();
+    for _ in 0..n {
+        let (tx, rx) = oneshot::channel::<usize>();
+        txs.push(tx);
+        set.push(async move { rx.await.unwrap() });
+    }
+    let _ = futures::poll!(set.next()); // every child is now pending
+    for (i, tx) in txs.into_iter().enumerate() {
+        tx.send(i).unwrap();
+    }
+    let mut count = 0;
+    while set.next().await.is_some() {
+        count += 1;
+    }
+    count
+}
+
+async fn joinset_wake_all(n: usize) -> usize {
+    let mut txs = Vec::with_capacity(n);
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (tx, rx) = oneshot::channel::<usize>();
+        txs.push(tx);
+        set.spawn(async move { rx.await.unwrap() });
+    }
+    yield_now().await;
+    for (i, tx) in txs.into_iter().enumerate() {
+        tx.send(i).unwrap();
+    }
+    let mut count = 0;
+    while set.join_next().await.is_some() {
+        count += 1;
+    }
+    count
+}
+
+#[nursery]
+async fn nursery_wake_chain(n: usize) -> usize {
+    let (first, mut rx) = oneshot::channel::<usize>();
+    for _ in 0..n {
+        let (tx, next_rx) = oneshot::channel::<usize>();
+        let prev = std::mem::replace(&mut rx, next_rx);
+        spawn!(async move {
+            let i = prev.await.unwrap();
+            let _ = tx.send(i + 1);
+        });
+    }
+    yield_now().await;
+    first.send(0).unwrap();
+    rx.await.unwrap()
+}
+
+async fn fu_wake_chain(n: usize) -> usize {
+    let (first, mut rx) = oneshot::channel::<usize>();
+    let mut set = FuturesUnordered::new();
+    for _ in 0..n {
+        let (tx, next_rx) = oneshot::channel::<usize>();
+        let prev = std::mem::replace(&mut rx, next_rx);
+        set.push(async move {
+            let i = prev.await.unwrap();
+            let _ = tx.send(i + 1);
+        });
+    }
+    let _ = futures::poll!(set.next());
+    first.send(0).unwrap();
+    while set.next().await.is_some() {}
+    rx.await.unwrap()
+}
+
+// ---- cancel: N pending children and one that then fails ----
+
+#[nursery]
+async fn nursery_cancel(n: usize) -> Result<(), Errors<u8>> {
+    for _ in 0..n {
+        spawn!(std::future::pending::<()>());
+    }
+    spawn!(async {
+        yield_now().await;
+        Err::<(), _>(1u8)
+    });
+    Ok(())
+}
+
+async fn fu_cancel(n: usize) -> Result<(), u8> {
+    let mut set = FuturesUnordered::new();
+    for _ in 0..n {
+        set.push(futures::future::Either::Left(std::future::pending::<Result<(), u8>>()));
+    }
+    set.push(futures::future::Either::Right(async {
+        yield_now().await;
+        Err(1u8)
+    }));
+    while let Some(r) = set.next().await {
+        r?; // the first error drops the set, and every child with it
+    }
+    Ok(())
+}
+
+// ---- nested: entering and leaving nurseries ----
+
+#[nursery]
+async fn nursery_empty() -> u8 {
+    1
+}
+
+fn nursery_chain(depth: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>> {
+    Box::pin(async move {
+        if depth == 0 {
+            return 0;
+        }
+        nursery::scope!(|_n| async { Ok::<_, NoError>(nursery_chain(depth - 1).await + 1) })
+            .await
+            .unwrap()
+    })
+}
+
+fn boxed_chain(depth: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>> {
+    Box::pin(async move {
+        if depth == 0 {
+            return 0;
+        }
+        boxed_chain(depth - 1).await + 1
+    })
+}
+
+// ---- the harness ----
+
+fn sizes(default: &[u64]) -> Vec<u64> {
+    match std::env::var("NURSERY_BENCH_SIZES") {
+        Ok(s) => s.split(',').map(|x| x.trim().parse().unwrap()).collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+macro_rules! bench_on {
+    ($group:expr, $rt:expr, $name:expr, $n:expr, $f:expr) => {
+        $group.bench_with_input(BenchmarkId::new($name, $n), &$n, |b, &n| {
+            b.iter(|| black_box($rt.block_on($f(n))))
+        });
+    };
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let rt = current_thread();
+    let mt = multi_thread();
+    let mut g = c.benchmark_group("spawn_join");
+    for n in sizes(&[1_000, 100_000, 1_000_000]) {
+        g.sample_size(if n >= 1_000_000 { 10 } else { 20 });
+        bench_on!(g, rt, "nursery", n, nursery_spawn_join);
+        bench_on!(g, rt, "nursery_scope", n, scope_spawn_join);
+        bench_on!(g, rt, "futures_unordered", n, fu_spawn_join);
+        bench_on!(g, rt, "join_all", n, join_all_spawn_join);
+        bench_on!(g, rt, "joinset", n, joinset_spawn_join);
+        bench_on!(g, mt, "joinset_multi_thread", n, joinset_spawn_join);
+        bench_on!(g, rt, "tokio_spawn", n, tokio_spawn_join);
+        bench_on!(g, rt, "moro", n, moro_spawn_join);
+    }
+    g.finish();
+}
+
+fn wake_all(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = c.benchmark_group("wake_all");
+    for n in sizes(&[1_000, 10_000, 100_000]) {
+        let n = n as usize;
+        g.sample_size(10);
+        bench_on!(g, rt, "nursery", n, nursery_wake_all);
+        bench_on!(g, rt, "futures_unordered", n, fu_wake_all);
+        bench_on!(g, rt, "futures_unordered_unconstrained", n, |n| tokio::task::unconstrained(fu_wake_all(n)));
+        bench_on!(g, rt, "nursery_unconstrained", n, |n| tokio::task::unconstrained(nursery_wake_all(n)));
+        bench_on!(g, rt, "joinset", n, joinset_wake_all);
+    }
+    g.finish();
+}
+
+fn wake_chain(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = c.benchmark_group("wake_chain");
+    for n in sizes(&[1_000, 10_000, 100_000]) {
+        let n = n as usize;
+        g.sample_size(10);
+        bench_on!(g, rt, "nursery", n, nursery_wake_chain);
+        bench_on!(g, rt, "futures_unordered", n, fu_wake_chain);
+    }
+    g.finish();
+}
+
+fn cancel(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = c.benchmark_group("cancel");
+    for n in sizes(&[1_000, 100_000]) {
+        let n = n as usize;
+        g.sample_size(10);
+        bench_on!(g, rt, "nursery", n, nursery_cancel);
+        bench_on!(g, rt, "futures_unordered", n, fu_cancel);
+    }
+    g.finish();
+}
+
+fn nested(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = c.benchmark_group("nested");
+    g.bench_function("nursery_empty", |b| b.iter(|| black_box(rt.block_on(nursery_empty()))));
+    g.bench_function("async_fn_empty", |b| b.iter(|| black_box(rt.block_on(async { 1u8 }))));
+    g.bench_function("nursery_chain_1000", |b| b.iter(|| black_box(rt.block_on(nursery_chain(1000)))));
+    g.bench_function("boxed_chain_1000", |b| b.iter(|| black_box(rt.block_on(boxed_chain(1000)))));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = spawn_join, wake_all, wake_chain, cancel, nested
+}
+criterion_main!(benches);
