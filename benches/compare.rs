@@ -22,7 +22,11 @@ fn current_thread() -> Runtime {
 }
 
 fn multi_thread() -> Runtime {
-    Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 // ---- spawn_join: N trivial children (yield once, return a small integer) ----
@@ -244,7 +248,9 @@ async fn nursery_cancel(n: usize) -> Result<(), Errors<u8>> {
 async fn fu_cancel(n: usize) -> Result<(), u8> {
     let mut set = FuturesUnordered::new();
     for _ in 0..n {
-        set.push(futures::future::Either::Left(std::future::pending::<Result<(), u8>>()));
+        set.push(futures::future::Either::Left(std::future::pending::<
+            Result<(), u8>,
+        >()));
     }
     set.push(futures::future::Either::Right(async {
         yield_now().await;
@@ -263,7 +269,9 @@ async fn nursery_empty() -> u8 {
     1
 }
 
-fn nursery_chain(depth: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>> {
+fn nursery_chain(
+    depth: usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>> {
     Box::pin(async move {
         if depth == 0 {
             return 0;
@@ -326,8 +334,12 @@ fn wake_all(c: &mut Criterion) {
         g.sample_size(10);
         bench_on!(g, rt, "nursery", n, nursery_wake_all);
         bench_on!(g, rt, "futures_unordered", n, fu_wake_all);
-        bench_on!(g, rt, "futures_unordered_unconstrained", n, |n| tokio::task::unconstrained(fu_wake_all(n)));
-        bench_on!(g, rt, "nursery_unconstrained", n, |n| tokio::task::unconstrained(nursery_wake_all(n)));
+        bench_on!(g, rt, "futures_unordered_unconstrained", n, |n| {
+            tokio::task::unconstrained(fu_wake_all(n))
+        });
+        bench_on!(g, rt, "nursery_unconstrained", n, |n| {
+            tokio::task::unconstrained(nursery_wake_all(n))
+        });
         bench_on!(g, rt, "joinset", n, joinset_wake_all);
     }
     g.finish();
@@ -360,10 +372,18 @@ fn cancel(c: &mut Criterion) {
 fn nested(c: &mut Criterion) {
     let rt = current_thread();
     let mut g = c.benchmark_group("nested");
-    g.bench_function("nursery_empty", |b| b.iter(|| black_box(rt.block_on(nursery_empty()))));
-    g.bench_function("async_fn_empty", |b| b.iter(|| black_box(rt.block_on(async { 1u8 }))));
-    g.bench_function("nursery_chain_1000", |b| b.iter(|| black_box(rt.block_on(nursery_chain(1000)))));
-    g.bench_function("boxed_chain_1000", |b| b.iter(|| black_box(rt.block_on(boxed_chain(1000)))));
+    g.bench_function("nursery_empty", |b| {
+        b.iter(|| black_box(rt.block_on(nursery_empty())))
+    });
+    g.bench_function("async_fn_empty", |b| {
+        b.iter(|| black_box(rt.block_on(async { 1u8 })))
+    });
+    g.bench_function("nursery_chain_1000", |b| {
+        b.iter(|| black_box(rt.block_on(nursery_chain(1000))))
+    });
+    g.bench_function("boxed_chain_1000", |b| {
+        b.iter(|| black_box(rt.block_on(boxed_chain(1000))))
+    });
     g.finish();
 }
 

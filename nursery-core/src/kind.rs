@@ -11,10 +11,9 @@
 //! thread (a current-thread runtime, a `LocalSet`, `block_on`).
 
 use std::future::Future;
-use std::pin::Pin;
+use std::marker::PhantomData;
 
 use crate::outcome::Outcome;
-use crate::task::Completer;
 
 mod sealed {
     pub trait Sealed {}
@@ -22,9 +21,10 @@ mod sealed {
 
 /// The kind of a nursery: [`Sendable`] or [`Local`].
 pub trait Kind: sealed::Sealed + Send + Sync + 'static {
-    /// How a type-erased child of this kind is stored.
+    /// `()` for [`Sendable`]; a `!Send`, `!Sync` type for [`Local`]. The
+    /// registry holds it, so that a `Local` nursery is neither.
     #[doc(hidden)]
-    type Child<'a, E>: Future<Output = Result<(), E>> + Unpin;
+    type Marker: Default;
 }
 
 /// Children must be `Send`; the nursery's future is `Send`. The default.
@@ -39,11 +39,11 @@ impl sealed::Sealed for Sendable {}
 impl sealed::Sealed for Local {}
 
 impl Kind for Sendable {
-    type Child<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+    type Marker = ();
 }
 
 impl Kind for Local {
-    type Child<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + 'a>>;
+    type Marker = PhantomData<*const ()>;
 }
 
 /// A nursery of kind `Self` accepts the child future `F`.
@@ -57,8 +57,6 @@ where
     F: Future + 'a,
     F::Output: Outcome<E>,
 {
-    #[doc(hidden)]
-    fn erase(fut: F, done: Completer<<F::Output as Outcome<E>>::Ok>) -> Self::Child<'a, E>;
 }
 
 impl<'a, F, E> Accepts<'a, F, E> for Sendable
@@ -68,9 +66,6 @@ where
     <F::Output as Outcome<E>>::Ok: Send + 'a,
     E: Send + 'a,
 {
-    fn erase(fut: F, done: Completer<<F::Output as Outcome<E>>::Ok>) -> Self::Child<'a, E> {
-        Box::pin(child(fut, done))
-    }
 }
 
 impl<'a, F, E> Accepts<'a, F, E> for Local
@@ -80,19 +75,4 @@ where
     <F::Output as Outcome<E>>::Ok: 'a,
     E: 'a,
 {
-    fn erase(fut: F, done: Completer<<F::Output as Outcome<E>>::Ok>) -> Self::Child<'a, E> {
-        Box::pin(child(fut, done))
-    }
-}
-
-/// The body of every child: run the user's future, hand a success value to
-/// its task handle, and give a failure back to the registry.
-async fn child<F, E>(fut: F, done: Completer<<F::Output as Outcome<E>>::Ok>) -> Result<(), E>
-where
-    F: Future,
-    F::Output: Outcome<E>,
-{
-    let value = fut.await.into_result()?;
-    done.complete(value);
-    Ok(())
 }

@@ -11,10 +11,11 @@ use std::task::{Context, Poll, Waker};
 
 use crate::errors::{Closed, Errors};
 use crate::kind::{Accepts, Kind, Sendable};
+use crate::node::NodeRef;
 use crate::outcome::Outcome;
 use crate::registry::{Options, Registry};
 use crate::sync::lock;
-use crate::task::{self, Task};
+use crate::task::Task;
 
 /// A nursery: the scope its children live in.
 ///
@@ -72,12 +73,14 @@ use crate::task::{self, Task};
 /// assert_eq!(ticks.load(Ordering::Relaxed), 1);
 /// ```
 pub struct Nursery<'scope, E, K: Kind = Sendable> {
-    state: Mutex<State<'scope, E, K>>,
+    state: Mutex<State<E, K>>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
 }
 
-pub(crate) struct State<'scope, E, K: Kind> {
-    pub(crate) children: Registry<K::Child<'scope, E>>,
+pub(crate) struct State<E, K: Kind> {
+    pub(crate) children: Registry,
+    /// Makes a `Local` nursery `!Send` and `!Sync`.
+    _kind: K::Marker,
     pub(crate) phase: Phase,
     pub(crate) errors: Option<Errors<E>>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
@@ -107,7 +110,8 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     pub fn new() -> Self {
         Nursery {
             state: Mutex::new(State {
-                children: Registry::new(),
+                children: Registry::default(),
+                _kind: K::Marker::default(),
                 phase: Phase::Running,
                 errors: None,
                 panic: None,
@@ -120,7 +124,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         }
     }
 
-    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State<'scope, E, K>> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State<E, K>> {
         lock(&self.state)
     }
 
@@ -256,30 +260,24 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         F::Output: Outcome<E>,
         K: Accepts<'scope, F, E>,
     {
-        let (task, done) = task::pair();
         let mut state = self.state();
         match state.phase {
             Phase::Closed => return Err(Closed),
             Phase::Cancelling | Phase::Cancelled if !options.shield => {
                 drop(state);
-                // dropped without ever being polled; `done` ends the handle
-                drop(fut);
-                drop(done);
-                return Ok(task);
+                drop(fut); // never polled
+                return Ok(Task::new(None));
             }
             _ => {}
         }
-        state.children.insert(K::erase(fut, done), options);
-        if !state.polling {
-            if let Some(shared) = state.children.shared() {
-                shared.parent.wake();
-            }
-        }
-        Ok(task)
+        let joiner = state.children.insert(options, |shared, index, flags| {
+            NodeRef::new::<F, E>(fut, shared, index, flags)
+        });
+        Ok(Task::new(Some(joiner)))
     }
 }
 
-impl<E, K: Kind> State<'_, E, K> {
+impl<E, K: Kind> State<E, K> {
     pub(crate) fn request_cancel(&mut self) {
         if self.phase == Phase::Running {
             self.phase = Phase::Cancelling;
@@ -344,11 +342,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     {
         match self.nursery.insert(fut, self.options) {
             Ok(task) => task,
-            Err(Closed) => {
-                let (task, done) = task::pair();
-                drop(done);
-                task
-            }
+            Err(Closed) => Task::new(None),
         }
     }
 

@@ -6,10 +6,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
-use futures_util::task::waker_ref;
-
 use crate::errors::Errors;
 use crate::kind::Kind;
+use crate::node::{BACKGROUND, NodeRef, SHIELD};
 use crate::nursery::{Nursery, Phase};
 use crate::registry::BATCH;
 use crate::runtime::budget_left;
@@ -104,24 +103,21 @@ where
             let Some(index) = shared.pop_ready() else {
                 break;
             };
-            let Some((mut fut, waker)) = nursery.state().children.take_for_poll(index) else {
+            let Some(node) = nursery.state().children.get(index) else {
                 continue; // a stale wake of a child that is gone
             };
-            let waker = waker_ref(&waker);
-            let mut child_cx = Context::from_waker(&waker);
-            match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut fut).poll(&mut child_cx))) {
-                Ok(Poll::Pending) => nursery.state().children.put_back(index, fut),
+            match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
+                Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(result)) => {
-                    let options = nursery.state().children.remove(index);
-                    drop(fut);
+                    let name = nursery.state().children.remove(index);
                     if let Err(error) = result {
-                        nursery.fail(error, options.name);
+                        nursery.fail(error, name);
                     }
                     nursery.end_background_if_done(body.is_none());
                 }
                 Err(payload) => {
+                    node.drop_future();
                     nursery.state().children.remove(index);
-                    drop(fut);
                     nursery.panicked(payload);
                 }
             }
@@ -134,14 +130,16 @@ where
         let mut state = nursery.state();
         if state.phase == Phase::Cancelling {
             state.phase = Phase::Cancelled;
-            state.children.drain(|o| !o.shield, &mut dropped);
+            state
+                .children
+                .drain(|flags| flags & SHIELD == 0, &mut dropped);
             state.children.wake_all();
         }
     }
     if nursery.is_cancelling() && body.is_some() {
         body.set(None);
     }
-    drop(dropped);
+    drop_all(dropped);
 
     nursery.end_background_if_done(body.is_none());
 
@@ -181,10 +179,12 @@ impl<E, K: Kind> Nursery<'_, E, K> {
         {
             let mut state = self.state();
             if body_done && state.children.foreground == 0 && state.children.live > 0 {
-                state.children.drain(|o| o.background, &mut dropped);
+                state
+                    .children
+                    .drain(|flags| flags & BACKGROUND != 0, &mut dropped);
             }
         }
-        drop(dropped);
+        drop_all(dropped);
     }
 
     fn panicked(&self, payload: Box<dyn std::any::Any + Send>) {
@@ -193,6 +193,14 @@ impl<E, K: Kind> Nursery<'_, E, K> {
             state.panic = Some(payload);
         }
         state.request_cancel();
+    }
+}
+
+/// Drops the futures of children taken out of the registry, with no lock
+/// held: their `Drop` may spawn or cancel.
+fn drop_all(children: Vec<NodeRef>) {
+    for child in &children {
+        child.drop_future();
     }
 }
 
@@ -208,7 +216,7 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             if dropped.is_empty() {
                 break;
             }
-            drop(dropped);
+            drop_all(dropped);
         }
     }
 }

@@ -4,10 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-use crate::sync::lock;
+use crate::node::Joiner;
 
 /// A handle to a child of a nursery; awaiting it yields the child's success
 /// value.
@@ -44,90 +43,26 @@ use crate::sync::lock;
 /// Awaiting a handle is cancel-safe: dropping the await leaves the value in
 /// the handle.
 pub struct Task<'scope, T> {
-    slot: Arc<Slot<T>>,
+    /// `None` for a child dropped before it ever ran.
+    joiner: Option<Joiner<T>>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
 }
 
-pub(crate) struct Slot<T> {
-    state: Mutex<State<T>>,
-}
+/// A handle never pins its value: it is moved out whole.
+impl<T> Unpin for Task<'_, T> {}
 
-enum State<T> {
-    Running(Option<Waker>),
-    Done(T),
-    Ended,
-    Taken,
-}
-
-/// The child's side of a task handle: completes it with a value, or ends it
-/// without one when dropped first.
-#[doc(hidden)]
-pub struct Completer<T> {
-    slot: Option<Arc<Slot<T>>>,
-}
-
-impl<T> fmt::Debug for Completer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Completer").finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn pair<'scope, T>() -> (Task<'scope, T>, Completer<T>) {
-    let slot = Arc::new(Slot {
-        state: Mutex::new(State::Running(None)),
-    });
-    (
+impl<T> Task<'_, T> {
+    pub(crate) fn new(joiner: Option<Joiner<T>>) -> Self {
         Task {
-            slot: slot.clone(),
+            joiner,
             _scope: PhantomData,
-        },
-        Completer { slot: Some(slot) },
-    )
-}
-
-impl<T> Completer<T> {
-    pub(crate) fn complete(mut self, value: T) {
-        if let Some(slot) = self.slot.take() {
-            slot.finish(State::Done(value));
-        }
-    }
-}
-
-impl<T> Drop for Completer<T> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.finish(State::Ended);
-        }
-    }
-}
-
-impl<T> Slot<T> {
-    fn finish(&self, new: State<T>) {
-        let waker = match std::mem::replace(&mut *lock(&self.state), new) {
-            State::Running(waker) => waker,
-            _ => None,
-        };
-        if let Some(waker) = waker {
-            waker.wake();
         }
     }
 
-    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut state = lock(&self.state);
-        match &mut *state {
-            State::Running(waker) => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            State::Done(_) => match std::mem::replace(&mut *state, State::Taken) {
-                State::Done(value) => Poll::Ready(Some(value)),
-                _ => unreachable!(),
-            },
-            State::Ended => Poll::Ready(None),
-            State::Taken => panic!("a `nursery::Task` was polled after it completed"),
+    fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match &mut self.joiner {
+            Some(joiner) => joiner.poll_take(cx),
+            None => Poll::Ready(None),
         }
     }
 }
@@ -154,15 +89,15 @@ impl<'scope, T> Task<'scope, T> {
 
     /// Whether the child has ended (with or without a value).
     pub fn is_finished(&self) -> bool {
-        !matches!(*lock(&self.slot.state), State::Running(_))
+        self.joiner.as_ref().is_none_or(Joiner::is_finished)
     }
 }
 
 impl<T> Future for Task<'_, T> {
     type Output = T;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        self.slot.poll_take(cx).map(|value| {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.poll_take(cx).map(|value| {
             value.unwrap_or_else(|| {
                 panic!(
                     "awaited the task handle of a nursery child that ended without a value \
@@ -191,7 +126,7 @@ pub struct TryJoin<'scope, T> {
 impl<T> Future for TryJoin<'_, T> {
     type Output = Option<T>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.task.slot.poll_take(cx)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.task.poll_take(cx)
     }
 }

@@ -1,0 +1,543 @@
+//! A child's single allocation: its header, its future, its output and the
+//! waker of whoever awaits its task handle. The only module with `unsafe`.
+//!
+//! Safe Rust needs three allocations per child here: a `Waker` must own a
+//! `'static` allocation, the child's future is not `'static` (it borrows the
+//! nursery's scope), and its task handle shares the output. This module
+//! puts all three in one `Node<F>`, reached through a type-erased pointer
+//! to its `Header`, with a hand-written waker vtable. It is what
+//! `FuturesUnordered` and tokio's tasks do.
+//!
+//! # The invariants every `SAFETY` comment below relies on
+//!
+//! 1. **Ownership of the allocation.** `Header::state` holds a reference
+//!    count (in units of [`REF`]): one for the registry's slot, one for the
+//!    task handle, one per `Waker`. The allocation is freed by whoever drops
+//!    the count to zero, through `VTable::dealloc`, which frees memory only:
+//!    by then the future and the output have been dropped already (2, 3).
+//! 2. **The future** (`Stage::Running`) is touched only by the nursery's
+//!    driver: polled by [`Node::poll`] and dropped by [`Node::drop_future`],
+//!    both called by the registry while it holds its reference, from the one
+//!    task that owns the nursery (the registry is behind the nursery's
+//!    mutex, and a child is polled with no lock held but also with no other
+//!    code able to reach its future). It is dropped exactly once, when the
+//!    child completes, fails, panics or is cancelled, always before the
+//!    nursery is gone: a `Waker` that outlives the nursery keeps only
+//!    memory alive, never the future, so nothing that borrows the nursery's
+//!    scope is ever touched after the scope ends.
+//! 3. **The output** (`Stage::Done`) is written by the driver once, before
+//!    it sets `COMPLETE` (release). After that only the task handle touches
+//!    it (it saw `COMPLETE` with acquire), unless the handle was already
+//!    gone (`HANDLE` clear), in which case the driver drops the output
+//!    itself; the `fetch_or`/`fetch_and` pair on `state` decides which side
+//!    owns it, exactly once. A task handle cannot outlive the nursery's scope
+//!    (its lifetime), so the output is never dropped after the scope ends
+//!    either.
+//! 4. **The join waker** (`join_waker`) is written only by the task handle
+//!    while `JOIN_WAKER` is clear, and read only by the driver after it set
+//!    `COMPLETE` and saw `JOIN_WAKER` set (tokio's `JoinHandle` protocol).
+//! 5. **Wakers** only touch the header's atomics and `shared` (an `Arc`),
+//!    never the stage; they may run on any thread, at any time, also after
+//!    the nursery has finished.
+
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::outcome::Outcome;
+use crate::registry::Shared;
+
+/// Queued in the ready queue, not yet polled.
+const QUEUED: u32 = 1 << 0;
+/// The child ended; its output, if it had one, is in the stage.
+const COMPLETE: u32 = 1 << 1;
+/// A task handle exists.
+const HANDLE: u32 = 1 << 2;
+/// The task handle stored a waker in `join_waker`.
+const JOIN_WAKER: u32 = 1 << 3;
+/// Spawned with `shield`.
+pub(crate) const SHIELD: u32 = 1 << 4;
+/// Spawned with `background`.
+pub(crate) const BACKGROUND: u32 = 1 << 5;
+/// The unit of the reference count, above the flags.
+const REF: u32 = 1 << 6;
+
+/// What every node starts with, whatever its future.
+pub(crate) struct Header {
+    /// Flags, and the reference count in units of `REF`.
+    state: AtomicU32,
+    /// The child's slot in the registry; fixed at spawn.
+    index: u32,
+    shared: Arc<Shared>,
+    vtable: &'static VTable,
+    join_waker: UnsafeCell<Option<Waker>>,
+}
+
+struct VTable {
+    /// `unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(), E>>`
+    /// for the nursery's `E`, erased (`E` need not be `'static`).
+    poll: *const (),
+    drop_future: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*out: Option<T>` (or `None`), where `T` is the
+    /// child's success type.
+    take_output: unsafe fn(NonNull<Header>, out: *mut ()),
+    drop_output: unsafe fn(NonNull<Header>),
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+// SAFETY: only function pointers, only ever read.
+unsafe impl Sync for VTable {}
+
+#[repr(C)]
+struct Node<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F, F::Output>>,
+}
+
+enum Stage<F, O> {
+    Running(F),
+    Done(O),
+    Empty,
+}
+
+/// A child's success type: `<F::Output as Outcome<E>>::Ok`.
+pub(crate) type OkOf<F, E> = <<F as Future>::Output as Outcome<E>>::Ok;
+
+/// A counted reference to a node: the registry's, or a task handle's.
+pub(crate) struct NodeRef {
+    ptr: NonNull<Header>,
+}
+
+impl NodeRef {
+    /// Allocates a node for `fut`, queued to be polled, with one reference
+    /// for the registry and one for the task handle.
+    pub(crate) fn new<F, E>(
+        fut: F,
+        shared: Arc<Shared>,
+        index: u32,
+        flags: u32,
+    ) -> (NodeRef, Joiner<OkOf<F, E>>)
+    where
+        F: Future,
+        F::Output: Outcome<E>,
+    {
+        let node = Box::new(Node::<Ended<F, E>> {
+            header: Header {
+                state: AtomicU32::new(2 * REF | HANDLE | QUEUED | flags),
+                index,
+                shared,
+                vtable: vtable::<F, E>(),
+                join_waker: UnsafeCell::new(None),
+            },
+            stage: UnsafeCell::new(Stage::Running(Ended {
+                fut,
+                _e: PhantomData,
+            })),
+        });
+        // `Header` is the first field of a `repr(C)` struct: a pointer to the
+        // node is a pointer to its header.
+        let ptr = NonNull::from(Box::leak(node)).cast::<Header>();
+        (
+            NodeRef { ptr },
+            Joiner {
+                node: NodeRef { ptr },
+                _t: PhantomData,
+            },
+        )
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: we hold a reference, so the allocation is alive (1).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// The flags the child was spawned with (`SHIELD`, `BACKGROUND`).
+    pub(crate) fn flags(&self) -> u32 {
+        self.header().state.load(Ordering::Relaxed) & (SHIELD | BACKGROUND)
+    }
+
+    /// Queues the child to be polled again (after a cancellation).
+    pub(crate) fn schedule(&self) {
+        wake_header(self.header());
+    }
+
+    /// Polls the child with its own waker. To be called by the driver only
+    /// (2), with the nursery's `E`; completion drops the future and hands the
+    /// output over (3).
+    pub(crate) fn poll<E>(&self) -> Poll<Result<(), E>> {
+        // No longer queued: a wake from now on, even during this poll,
+        // queues the child again.
+        self.header().state.fetch_and(!QUEUED, Ordering::AcqRel);
+        // SAFETY: the waker's data is this node's header, alive for the whole
+        // poll through our reference; `WAKER_VTABLE` upholds the `RawWaker`
+        // contract (5). `ManuallyDrop`: this borrowed waker owns no reference.
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(
+                self.ptr.as_ptr().cast_const().cast(),
+                &WAKER_VTABLE,
+            ))
+        });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: `vtable.poll` was made by `vtable::<F, E>()` for this node
+        // with this nursery's `E` (all children of a nursery share it), so the
+        // transmute restores its real type.
+        let poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(), E>> =
+            unsafe { std::mem::transmute::<*const (), _>(self.header().vtable.poll) };
+        // SAFETY: driver-only access to the stage (2).
+        unsafe { poll(self.ptr, &mut cx) }
+    }
+
+    /// Drops the child's future without completing it (cancelled, or it
+    /// panicked); its task handle learns that no value will come.
+    pub(crate) fn drop_future(&self) {
+        // SAFETY: driver-only access to the stage (2).
+        unsafe { (self.header().vtable.drop_future)(self.ptr) }
+    }
+}
+
+impl Clone for NodeRef {
+    fn clone(&self) -> Self {
+        // A new reference from an existing one (1).
+        acquire(self.header());
+        NodeRef { ptr: self.ptr }
+    }
+}
+
+/// Takes one more reference; aborts before the count could overflow (as
+/// `Arc` does), which would free the node while it is in use.
+fn acquire(header: &Header) {
+    let prev = header.state.fetch_add(REF, Ordering::Relaxed);
+    if prev > u32::MAX - 2 * REF {
+        std::process::abort();
+    }
+}
+
+impl Drop for NodeRef {
+    fn drop(&mut self) {
+        release(self.ptr);
+    }
+}
+
+// SAFETY: a `NodeRef` reaches the stage only through `poll`/`drop_future`
+// (the driver, 2) and `Joiner` (3); the registry holds nodes of `Send`
+// children only in a `Send` nursery (see `kind.rs`), and `Task` is `Send`
+// only for `Send` outputs.
+unsafe impl Send for NodeRef {}
+// SAFETY: `&NodeRef` reaches only the header's atomics.
+unsafe impl Sync for NodeRef {}
+
+/// Drops one reference; frees the allocation with the last one (1).
+fn release(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns one reference, so the header is alive.
+    let header = unsafe { ptr.as_ref() };
+    let prev = header.state.fetch_sub(REF, Ordering::AcqRel);
+    debug_assert!(prev >= REF, "node reference count underflow");
+    if prev < 2 * REF {
+        // SAFETY: that was the last reference: nobody else can reach the
+        // node, and its stage is empty (2, 3).
+        unsafe { (header.vtable.dealloc)(ptr) }
+    }
+}
+
+/// The user's future, its output split into success and failure.
+struct Ended<F, E> {
+    fut: F,
+    _e: PhantomData<fn() -> E>,
+}
+
+impl<F, E> Future for Ended<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    type Output = Result<OkOf<F, E>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `fut`: `Ended` never moves it out and
+        // has no `Drop` of its own.
+        let fut = unsafe { self.map_unchecked_mut(|e| &mut e.fut) };
+        fut.poll(cx).map(Outcome::into_result)
+    }
+}
+
+fn vtable<F, E>() -> &'static VTable
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    struct Of<F, E>(PhantomData<(F, E)>);
+    impl<F, E> Of<F, E>
+    where
+        F: Future,
+        F::Output: Outcome<E>,
+    {
+        const VTABLE: VTable = VTable {
+            poll: poll_node::<F, E> as *const (),
+            drop_future: drop_future::<F, E>,
+            take_output: take_output::<F, E>,
+            drop_output: drop_output::<F, E>,
+            dealloc: dealloc::<F, E>,
+        };
+    }
+    &Of::<F, E>::VTABLE
+}
+
+/// The node of `ptr`, typed.
+///
+/// # Safety
+/// `ptr` is a live `Node<Ended<F, E>>`.
+unsafe fn node<'a, F, E>(ptr: NonNull<Header>) -> &'a Node<Ended<F, E>>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: as the caller guarantees.
+    unsafe { ptr.cast::<Node<Ended<F, E>>>().as_ref() }
+}
+
+/// # Safety
+/// `ptr` is a live `Node<Ended<F, E>>`, polled by the driver only (2).
+unsafe fn poll_node<F, E>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<Result<(), E>>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: the caller guarantees the type.
+    let node = unsafe { node::<F, E>(ptr) };
+    // SAFETY: exclusive access to the stage (2).
+    let stage = unsafe { &mut *node.stage.get() };
+    let Stage::Running(fut) = stage else {
+        return Poll::Pending; // a stale wake of an ended child: nothing to do
+    };
+    // SAFETY: the node never moves (a leaked `Box`), so the future stays
+    // pinned in place until it is dropped in place.
+    match unsafe { Pin::new_unchecked(fut) }.poll(cx) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(value)) => {
+            *stage = Stage::Done(Ok(value));
+            complete(&node.header, || {
+                // SAFETY: no handle is left: the output is ours to drop (3).
+                unsafe { *node.stage.get() = Stage::Empty }
+            });
+            Poll::Ready(Ok(()))
+        }
+        Poll::Ready(Err(error)) => {
+            *stage = Stage::Empty;
+            complete(&node.header, || {});
+            Poll::Ready(Err(error))
+        }
+    }
+}
+
+/// Marks the child complete and wakes its task handle (3, 4); if no handle
+/// is left to take the output, `drop_output` drops it here.
+fn complete(header: &Header, drop_output: impl FnOnce()) {
+    let prev = header.state.fetch_or(COMPLETE, Ordering::AcqRel);
+    if prev & HANDLE == 0 {
+        drop_output();
+        return;
+    }
+    if prev & JOIN_WAKER != 0 {
+        // SAFETY: the handle wrote the waker before setting JOIN_WAKER and
+        // does not touch it again now that COMPLETE is set (4).
+        if let Some(waker) = unsafe { (*header.join_waker.get()).take() } {
+            waker.wake();
+        }
+    }
+}
+
+/// # Safety
+/// As [`poll_node`].
+unsafe fn drop_future<F, E>(ptr: NonNull<Header>)
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: the caller guarantees the type.
+    let node = unsafe { node::<F, E>(ptr) };
+    // SAFETY: exclusive access to the stage (2).
+    let stage = unsafe { &mut *node.stage.get() };
+    if matches!(stage, Stage::Running(_)) {
+        *stage = Stage::Empty;
+        complete(&node.header, || {});
+    }
+}
+
+/// # Safety
+/// `ptr` is a `Node<Ended<F, E>>` whose output the caller owns (3), and
+/// `out` points to an `Option<OkOf<F, E>>`.
+unsafe fn take_output<F, E>(ptr: NonNull<Header>, out: *mut ())
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: as the caller guarantees.
+    let (node, out) = unsafe { (node::<F, E>(ptr), &mut *out.cast::<Option<OkOf<F, E>>>()) };
+    // SAFETY: the caller owns the output (3).
+    let stage = unsafe { &mut *node.stage.get() };
+    *out = match std::mem::replace(stage, Stage::Empty) {
+        Stage::Done(Ok(value)) => Some(value),
+        _ => None,
+    };
+}
+
+/// # Safety
+/// `ptr` is a `Node<Ended<F, E>>` whose output the caller owns (3).
+unsafe fn drop_output<F, E>(ptr: NonNull<Header>)
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: as the caller guarantees.
+    let node = unsafe { node::<F, E>(ptr) };
+    // SAFETY: the caller owns the output (3).
+    unsafe { *node.stage.get() = Stage::Empty };
+}
+
+/// # Safety
+/// The last reference to a `Node<Ended<F, E>>` was released (1).
+unsafe fn dealloc<F, E>(ptr: NonNull<Header>)
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: the node was made by `Box::new` in `NodeRef::new` with this
+    // type, and nobody can reach it any more.
+    let node = unsafe { Box::from_raw(ptr.cast::<Node<Ended<F, E>>>().as_ptr()) };
+    // SAFETY: we own the node.
+    let empty = matches!(unsafe { &*node.stage.get() }, Stage::Empty);
+    if !empty {
+        // Unreachable by (2, 3): the future and output are always dropped
+        // while their owner holds a reference. If it ever happened, dropping
+        // them here could touch a scope that has ended: leak them instead.
+        std::mem::forget(node);
+        debug_assert!(
+            empty,
+            "a node was freed with its future or output still in it"
+        );
+        return;
+    }
+    drop(node); // only the header: an `Arc` and, perhaps, a `'static` waker
+}
+
+// ---- the waker (5) ----
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// # Safety
+/// `data` comes from a waker made by `NodeRef::poll` or `waker_clone`.
+unsafe fn header_of(data: *const ()) -> NonNull<Header> {
+    // SAFETY: wakers are only made from a live, non-null header pointer.
+    unsafe { NonNull::new_unchecked(data.cast_mut().cast()) }
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the waker being cloned holds (or borrows from the driver) a
+    // reference, so the header is alive; the clone takes its own (1).
+    acquire(unsafe { header_of(data).as_ref() });
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: as `waker_wake_by_ref`; then the waker's reference goes.
+    unsafe {
+        waker_wake_by_ref(data);
+        release(header_of(data));
+    }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker holds a reference (or borrows the driver's), so the
+    // header is alive; only its atomics and `Arc` are touched (5).
+    wake_header(unsafe { header_of(data).as_ref() });
+}
+
+fn wake_header(header: &Header) {
+    let prev = header.state.fetch_or(QUEUED, Ordering::AcqRel);
+    if prev & (QUEUED | COMPLETE) == 0 {
+        header.shared.schedule(header.index);
+    }
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the waker owned one reference.
+    release(unsafe { header_of(data) });
+}
+
+// ---- the task handle's side (3, 4) ----
+
+/// The task handle's reference to a child whose success value is `T`.
+pub(crate) struct Joiner<T> {
+    node: NodeRef,
+    _t: PhantomData<T>,
+}
+
+impl<T> Joiner<T> {
+    pub(crate) fn is_finished(&self) -> bool {
+        self.node.header().state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    /// `Ready(Some(value))`, or `Ready(None)` if the child ended without one.
+    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let header = self.node.header();
+        let state = header.state.load(Ordering::Acquire);
+        if state & COMPLETE == 0 {
+            if state & JOIN_WAKER != 0 {
+                // SAFETY: only we write the cell, and the driver reads it only
+                // after COMPLETE, which is clear (4).
+                let same = unsafe { &*header.join_waker.get() }
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()));
+                if same {
+                    return Poll::Pending;
+                }
+                // Take back the right to write the cell.
+                let prev = header.state.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
+                if prev & COMPLETE != 0 {
+                    return Poll::Ready(self.take());
+                }
+            }
+            // SAFETY: JOIN_WAKER is clear, so the driver does not read the
+            // cell, and only we write it (4).
+            unsafe { *header.join_waker.get() = Some(cx.waker().clone()) };
+            let prev = header.state.fetch_or(JOIN_WAKER, Ordering::AcqRel);
+            if prev & COMPLETE == 0 {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.take())
+    }
+
+    fn take(&mut self) -> Option<T> {
+        let mut out: Option<T> = None;
+        // SAFETY: COMPLETE was seen with acquire while we hold the handle, so
+        // the output is ours (3); `out` is an `Option<T>` and `T` is the
+        // node's success type (made together by `NodeRef::new`).
+        unsafe { (self.node.header().vtable.take_output)(self.node.ptr, (&raw mut out).cast()) };
+        out
+    }
+}
+
+impl<T> Drop for Joiner<T> {
+    fn drop(&mut self) {
+        let prev = self
+            .node
+            .header()
+            .state
+            .fetch_and(!HANDLE, Ordering::AcqRel);
+        if prev & COMPLETE != 0 {
+            // SAFETY: COMPLETE was set while we held the handle: the output,
+            // if there is one left, is ours to drop (3).
+            unsafe { (self.node.header().vtable.drop_output)(self.node.ptr) };
+        }
+    }
+}
