@@ -108,6 +108,9 @@ enum Stage<F, O> {
     Empty,
 }
 
+/// The type of `VTable::poll` for a nursery whose error type is `E`.
+type PollFn<E> = unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(), E>>;
+
 /// A child's success type: `<F::Output as Outcome<E>>::Ok`.
 pub(crate) type OkOf<F, E> = <<F as Future>::Output as Outcome<E>>::Ok;
 
@@ -131,7 +134,7 @@ impl NodeRef {
     {
         let node = Box::new(Node::<Ended<F, E>> {
             header: Header {
-                state: AtomicU32::new(2 * REF | HANDLE | QUEUED | flags),
+                state: AtomicU32::new((2 * REF) | HANDLE | QUEUED | flags),
                 index,
                 shared,
                 vtable: vtable::<F, E>(),
@@ -189,8 +192,8 @@ impl NodeRef {
         // SAFETY: `vtable.poll` was made by `vtable::<F, E>()` for this node
         // with this nursery's `E` (all children of a nursery share it), so the
         // transmute restores its real type.
-        let poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(), E>> =
-            unsafe { std::mem::transmute::<*const (), _>(self.header().vtable.poll) };
+        let poll: PollFn<E> =
+            unsafe { std::mem::transmute::<*const (), PollFn<E>>(self.header().vtable.poll) };
         // SAFETY: driver-only access to the stage (2).
         unsafe { poll(self.ptr, &mut cx) }
     }
