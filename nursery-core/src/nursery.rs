@@ -88,8 +88,6 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) parent: Option<Waker>,
     /// Futures waiting in `cancelled()`.
     pub(crate) cancel_waiters: Vec<Waker>,
-    /// Whether the driver is inside its poll (spawns then need no wake).
-    pub(crate) polling: bool,
     /// Whether `cancel()` was called or a failure happened.
     pub(crate) cancel_requested: bool,
 }
@@ -117,7 +115,6 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 panic: None,
                 parent: None,
                 cancel_waiters: Vec::new(),
-                polling: false,
                 cancel_requested: false,
             }),
             _scope: PhantomData,
@@ -221,11 +218,9 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         let parent = {
             let mut state = self.state();
             state.request_cancel();
-            if state.polling {
-                None
-            } else {
-                state.parent.clone()
-            }
+            // Wakes the driver even when it is the caller: one spurious poll
+            // at most, instead of a flag to keep on every step.
+            state.parent.clone()
         };
         if let Some(parent) = parent {
             parent.wake();

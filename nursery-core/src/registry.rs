@@ -32,8 +32,23 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn pop_ready(&self) -> Option<usize> {
-        lock(&self.ready).pop_front().map(|i| i as usize)
+    /// Moves up to `out.len()` queued indices into `out`, in order, with one
+    /// lock: only children woken before the driver's step began.
+    pub(crate) fn take_ready(&self, out: &mut [u32]) -> usize {
+        let mut ready = lock(&self.ready);
+        let count = out.len().min(ready.len());
+        for (slot, index) in out.iter_mut().zip(ready.drain(..count)) {
+            *slot = index;
+        }
+        count
+    }
+
+    /// Puts indices taken but not polled back at the front, in order.
+    pub(crate) fn requeue_front(&self, indices: &[u32]) {
+        let mut ready = lock(&self.ready);
+        for &index in indices.iter().rev() {
+            ready.push_front(index);
+        }
     }
 
     pub(crate) fn ready_len(&self) -> usize {

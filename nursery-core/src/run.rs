@@ -34,13 +34,7 @@ where
     let mut body = pin!(Some(body));
     let mut absorb = Some(absorb);
     let mut value = None;
-    poll_fn(|cx| {
-        nursery.state().polling = true;
-        let poll = step(nursery, cx, body.as_mut(), &mut absorb, &mut value);
-        nursery.state().polling = false;
-        poll
-    })
-    .await
+    poll_fn(|cx| step(nursery, cx, body.as_mut(), &mut absorb, &mut value)).await
 }
 
 fn step<E, K, B, T>(
@@ -54,7 +48,8 @@ where
     K: Kind,
     B: Future,
 {
-    {
+    // One lock for the prologue: who to wake, and where the children are.
+    let (shared, cancelling) = {
         let mut state = nursery.state();
         if !state
             .parent
@@ -63,11 +58,15 @@ where
         {
             state.parent = Some(cx.waker().clone());
         }
-    }
+        (
+            state.children.shared().cloned(),
+            state.phase >= Phase::Cancelling,
+        )
+    };
 
     // The body: polled whenever the nursery is, until it is done or dropped.
     if let Some(fut) = body.as_mut().as_pin_mut() {
-        if !nursery.is_cancelling() {
+        if !cancelling {
             match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(out)) => {
@@ -81,6 +80,7 @@ where
                             state.request_cancel();
                         }
                     }
+                    nursery.end_background_if_done(true);
                 }
                 Err(payload) => {
                     body.set(None);
@@ -90,30 +90,37 @@ where
         }
     }
 
-    nursery.end_background_if_done(body.is_none());
-
-    // The children that were woken, at most BATCH of them.
-    let shared = nursery.state().children.shared().cloned();
+    // The children that were woken before this step, at most BATCH of them.
+    let shared = shared.or_else(|| nursery.state().children.shared().cloned());
     if let Some(shared) = &shared {
         shared.parent.register(cx.waker());
-        for _ in 0..shared.ready_len().min(BATCH) {
+        let mut ready = [0u32; BATCH];
+        let count = shared.take_ready(&mut ready);
+        for (i, &index) in ready[..count].iter().enumerate() {
             if !budget_left() {
-                break; // the wake below yields; the next poll has a fresh budget
-            }
-            let Some(index) = shared.pop_ready() else {
+                // The rest goes back to the front; the wake below yields and
+                // the next poll has a fresh budget.
+                shared.requeue_front(&ready[i..count]);
                 break;
-            };
+            }
+            let index = index as usize;
             let Some(node) = nursery.state().children.get(index) else {
                 continue; // a stale wake of a child that is gone
             };
             match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(result)) => {
-                    let name = nursery.state().children.remove(index);
+                    let (name, foreground_done) = {
+                        let mut state = nursery.state();
+                        let name = state.children.remove(index);
+                        (name, state.children.foreground == 0)
+                    };
                     if let Err(error) = result {
                         nursery.fail(error, name);
                     }
-                    nursery.end_background_if_done(body.is_none());
+                    if foreground_done {
+                        nursery.end_background_if_done(body.is_none());
+                    }
                 }
                 Err(payload) => {
                     node.drop_future();
@@ -124,27 +131,29 @@ where
         }
     }
 
-    // Cancellation: drop the body and every unshielded child, once.
+    // One lock for the epilogue: cancellation, background children, the end.
+    let mut state = nursery.state();
     let mut dropped = Vec::new();
-    {
-        let mut state = nursery.state();
-        if state.phase == Phase::Cancelling {
-            state.phase = Phase::Cancelled;
-            state
-                .children
-                .drain(|flags| flags & SHIELD == 0, &mut dropped);
-            state.children.wake_all();
+    if state.phase == Phase::Cancelling {
+        // Drop the body and every unshielded child, once.
+        state.phase = Phase::Cancelled;
+        state
+            .children
+            .drain(|flags| flags & SHIELD == 0, &mut dropped);
+        state.children.wake_all();
+    }
+    let cancelled = state.phase >= Phase::Cancelling;
+    if !dropped.is_empty() || (cancelled && body.is_some()) {
+        drop(state);
+        if cancelled {
+            body.set(None);
         }
+        drop_all(dropped);
+        nursery.end_background_if_done(body.is_none());
+        state = nursery.state();
     }
-    if nursery.is_cancelling() && body.is_some() {
-        body.set(None);
-    }
-    drop_all(dropped);
-
-    nursery.end_background_if_done(body.is_none());
 
     // Done when the body and every child are gone.
-    let mut state = nursery.state();
     if body.is_none() && state.children.live == 0 {
         state.phase = Phase::Closed;
         let panic = state.panic.take();
@@ -158,9 +167,8 @@ where
             None => Ok(value.take()),
         });
     }
-    let more = shared.as_ref().is_some_and(|s| s.ready_len() > 0);
     drop(state);
-    if more {
+    if shared.as_ref().is_some_and(|s| s.ready_len() > 0) {
         // Yield so other tasks run (and tokio's budget refills), then go on.
         cx.waker().wake_by_ref();
     }
@@ -168,10 +176,6 @@ where
 }
 
 impl<E, K: Kind> Nursery<'_, E, K> {
-    fn is_cancelling(&self) -> bool {
-        self.state().phase >= Phase::Cancelling
-    }
-
     /// Background children go as soon as the body and every other child
     /// are done, before they are polled again.
     fn end_background_if_done(&self, body_done: bool) {

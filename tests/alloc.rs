@@ -1,0 +1,87 @@
+//! Allocation counts are deterministic, so these are tests, not benchmarks:
+//! an empty nursery allocates nothing, and a child costs one allocation
+//! (amortised).
+#![allow(unsafe_code)] // a counting global allocator
+
+mod common;
+
+use common::*;
+use nursery::{nursery, spawn};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::pin::pin;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts, per thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let r = f();
+    (ALLOCATIONS.with(Cell::get) - before, r)
+}
+
+#[nursery]
+async fn empty() -> u32 {
+    7
+}
+
+#[nursery(n)]
+async fn empty_with_handle() -> Result<bool, nursery::Errors<std::io::Error>> {
+    Ok(n.is_cancelled())
+}
+
+#[test]
+fn an_empty_nursery_makes_no_heap_allocation() {
+    let (count, out) = allocations_during(|| poll_once(pin!(empty())));
+    assert_eq!(out, std::task::Poll::Ready(7));
+    assert_eq!(count, 0);
+    let (count, _) = allocations_during(|| poll_once(pin!(empty_with_handle())));
+    assert_eq!(count, 0);
+}
+
+#[nursery]
+async fn pending_children(n: usize) {
+    for _ in 0..n {
+        spawn!(std::future::pending::<()>(), background);
+    }
+    yield_now().await;
+}
+
+#[test]
+fn a_child_costs_one_allocation_amortised() {
+    for n in [1_000usize, 100_000] {
+        let (count, _) = allocations_during(|| futures::executor::block_on(pending_children(n)));
+        // one node per child, plus the doublings of the few growing vectors
+        // (slab, free list, ready queue, drain buffer): O(log n)
+        let log2 = (usize::BITS - n.leading_zeros()) as usize;
+        assert!(
+            count <= n + 8 * log2,
+            "{count} allocations for {n} children"
+        );
+        assert!(count >= n);
+    }
+}
