@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::task::AtomicWaker;
@@ -29,6 +30,9 @@ pub(crate) const BATCH: usize = 64;
 pub(crate) struct Shared {
     ready: Mutex<VecDeque<u32>>,
     pub(crate) parent: AtomicWaker,
+    /// The driver is inside its step: it looks at the queue before it
+    /// returns, so a child queued now needs no wake of the parent.
+    driving: AtomicBool,
 }
 
 impl Shared {
@@ -58,7 +62,23 @@ impl Shared {
     /// Queues child `index` and wakes the nursery's task.
     pub(crate) fn schedule(&self, index: u32) {
         lock(&self.ready).push_back(index);
-        self.parent.wake();
+        // Acquire: pairs with the driver clearing `driving` (AcqRel) after it
+        // last looked at the queue; if we see it set, it has not looked yet.
+        if !self.driving.load(Ordering::Acquire) {
+            self.parent.wake();
+        }
+    }
+
+    /// Wakes the nursery's task, unless the driver is inside its step.
+    pub(crate) fn wake_parent(&self) {
+        if !self.driving.load(Ordering::Acquire) {
+            self.parent.wake();
+        }
+    }
+
+    /// Marks the driver as inside (`true`) or outside its step.
+    pub(crate) fn set_driving(&self, driving: bool) {
+        self.driving.store(driving, Ordering::Release);
     }
 }
 
@@ -81,6 +101,9 @@ impl Options {
 pub(crate) struct Registry {
     slots: Vec<Option<NodeRef>>,
     free: Vec<usize>,
+    /// Children spawned and not yet polled: queued here, under the lock the
+    /// spawner holds anyway, rather than in the shared queue.
+    fresh: VecDeque<u32>,
     shared: Option<Arc<Shared>>,
     /// Names of the children that have one.
     names: HashMap<usize, Cow<'static, str>>,
@@ -102,10 +125,12 @@ impl Registry {
         options: Options,
         make: impl FnOnce(Arc<Shared>, u32, u32) -> (NodeRef, R),
     ) -> R {
-        let shared = self.shared.get_or_insert_with(Default::default).clone();
+        let shared = self.shared.get_or_insert_with(Default::default);
         let index = self.free.pop().unwrap_or(self.slots.len());
         let slot = u32::try_from(index).expect("a nursery holds at most 2^32 children at once");
-        let (node, rest) = make(shared.clone(), slot, options.flags());
+        let (node, rest) = make(Arc::clone(shared), slot, options.flags());
+        self.fresh.push_back(slot);
+        shared.wake_parent();
         if index == self.slots.len() {
             self.slots.push(Some(node));
         } else {
@@ -118,13 +143,35 @@ impl Registry {
         if let Some(name) = options.name {
             self.names.insert(index, name);
         }
-        shared.schedule(slot);
         rest
     }
 
-    /// A reference to the child at `index`, to poll it with no lock held.
-    pub(crate) fn get(&self, index: usize) -> Option<NodeRef> {
-        self.slots.get(index)?.clone()
+    /// Completes a batch of `ready` indices (`count` of them, from the
+    /// shared queue) with fresh children up to `ready.len()`, and puts a
+    /// reference to each child in `nodes`, to poll them with no lock held.
+    /// Returns the new count.
+    pub(crate) fn batch(
+        &mut self,
+        ready: &mut [u32],
+        mut count: usize,
+        nodes: &mut [Option<NodeRef>],
+    ) -> usize {
+        while count < ready.len() {
+            let Some(index) = self.fresh.pop_front() else {
+                break;
+            };
+            ready[count] = index;
+            count += 1;
+        }
+        for (node, &index) in nodes.iter_mut().zip(&ready[..count]) {
+            *node = self.slots.get(index as usize).and_then(Clone::clone);
+        }
+        count
+    }
+
+    /// Whether children spawned since the driver last looked wait for it.
+    pub(crate) fn has_fresh(&self) -> bool {
+        !self.fresh.is_empty()
     }
 
     /// Frees the slot of a child that ended; gives its name back.
@@ -135,7 +182,11 @@ impl Registry {
         if node.flags() & BACKGROUND == 0 {
             self.foreground -= 1;
         }
-        self.names.remove(&index)
+        if self.names.is_empty() {
+            None // most nurseries name no child: no hashing then
+        } else {
+            self.names.remove(&index)
+        }
     }
 
     /// Takes out every child whose flags `which` accepts, for the caller to

@@ -93,20 +93,26 @@ where
     // The children that were woken before this step, at most BATCH of them.
     let shared = shared.or_else(|| nursery.state().children.shared().cloned());
     if let Some(shared) = &shared {
+        shared.set_driving(true);
         shared.parent.register(cx.waker());
         let mut ready = [0u32; BATCH];
+        let mut nodes: [Option<NodeRef>; BATCH] = std::array::from_fn(|_| None);
         let count = shared.take_ready(&mut ready);
-        for (i, &index) in ready[..count].iter().enumerate() {
+        let count = nursery
+            .state()
+            .children
+            .batch(&mut ready, count, &mut nodes);
+        for i in 0..count {
+            let Some(node) = nodes[i].take() else {
+                continue; // a stale wake of a child that is gone
+            };
             if !budget_left() {
                 // The rest goes back to the front; the wake below yields and
                 // the next poll has a fresh budget.
                 shared.requeue_front(&ready[i..count]);
                 break;
             }
-            let index = index as usize;
-            let Some(node) = nursery.state().children.get(index) else {
-                continue; // a stale wake of a child that is gone
-            };
+            let index = ready[i] as usize;
             match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(result)) => {
@@ -159,6 +165,9 @@ where
         let panic = state.panic.take();
         let errors = state.errors.take();
         drop(state);
+        if let Some(shared) = &shared {
+            shared.set_driving(false);
+        }
         if let Some(payload) = panic {
             resume_unwind(payload);
         }
@@ -168,7 +177,14 @@ where
         });
     }
     drop(state);
-    if shared.as_ref().is_some_and(|s| s.ready_len() > 0) {
+    let Some(shared) = shared else {
+        return Poll::Pending;
+    };
+    // Outside the step from here: a child queued after the look below wakes
+    // the parent itself; one queued before it is seen (the queue's lock
+    // orders the two).
+    shared.set_driving(false);
+    if shared.ready_len() > 0 || nursery.state().children.has_fresh() {
         // Yield so other tasks run (and tokio's budget refills), then go on.
         cx.waker().wake_by_ref();
     }
