@@ -180,3 +180,39 @@ fn wakes_from_other_threads_race_with_polls() {
         (0..200).sum::<usize>()
     );
 }
+
+#[nursery]
+async fn churn(rounds: usize) -> Result<usize, nursery::Errors<String>> {
+    let mut total = 0;
+    for round in 0..rounds {
+        // waves of children that end in a different order than they began,
+        // so that vacant slots are reused out of order; every third is named
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let name = format!("r{round}c{i}");
+                let child = async move {
+                    yield_times((i * 7 + round) % 5).await;
+                    Ok::<_, String>(i)
+                };
+                if i % 3 == 0 {
+                    spawn!(child, name = name)
+                } else {
+                    spawn!(child)
+                }
+            })
+            .collect();
+        for h in handles {
+            total += h.await;
+        }
+    }
+    // a failure names the right child after all that reuse
+    spawn!(async { Err::<(), _>("late".to_string()) }, name = "last");
+    Ok(total)
+}
+
+#[test]
+fn slots_are_reused_without_mixing_children_up() {
+    // the intrusive free list of the registry's slab
+    let errors = futures::executor::block_on(churn(40)).unwrap_err();
+    assert_eq!(errors.to_string(), "child `last` failed: late");
+}

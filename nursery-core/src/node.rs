@@ -115,6 +115,7 @@ type PollFn<E> = unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(),
 pub(crate) type OkOf<F, E> = <<F as Future>::Output as Outcome<E>>::Ok;
 
 /// A counted reference to a node: the registry's, or a task handle's.
+#[repr(transparent)]
 pub(crate) struct NodeRef {
     ptr: NonNull<Header>,
 }
@@ -236,6 +237,78 @@ impl Drop for NodeRef {
 unsafe impl Send for NodeRef {}
 // SAFETY: `&NodeRef` reaches only the header's atomics.
 unsafe impl Sync for NodeRef {}
+
+/// A slot of the registry's slab in one word: a node (the registry's
+/// reference to it; its address is even) or, when vacant, the index of the
+/// next vacant slot (`next << 1 | 1`, an address with no provenance). The
+/// free list lives in the vacant slots themselves, so nothing grows while
+/// children complete.
+#[repr(transparent)]
+pub(crate) struct Slot(*mut Header);
+
+impl Slot {
+    pub(crate) fn vacant(next: u32) -> Slot {
+        Slot(std::ptr::without_provenance_mut(((next as usize) << 1) | 1))
+    }
+
+    pub(crate) fn occupied(node: NodeRef) -> Slot {
+        let ptr = node.ptr.as_ptr();
+        std::mem::forget(node); // the slot now owns the reference
+        Slot(ptr)
+    }
+
+    /// The word of a vacant slot, which owns nothing.
+    fn into_word(self) -> *mut Header {
+        let word = self.0;
+        std::mem::forget(self);
+        word
+    }
+
+    fn is_occupied(&self) -> bool {
+        self.0.addr() & 1 == 0
+    }
+
+    pub(crate) fn node(&self) -> Option<&NodeRef> {
+        if self.is_occupied() {
+            // SAFETY: an occupied slot holds a `NodeRef`'s pointer, and both
+            // types are `repr(transparent)` over it.
+            Some(unsafe { &*(self as *const Slot).cast::<NodeRef>() })
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn next_free(&self) -> Option<u32> {
+        (!self.is_occupied()).then(|| (self.0.addr() >> 1) as u32)
+    }
+
+    /// Takes the node out, leaving the slot vacant with `next` as its link.
+    pub(crate) fn take(&mut self, next: u32) -> Option<NodeRef> {
+        if !self.is_occupied() {
+            return None;
+        }
+        // The word is replaced, not the `Slot` (whose `Drop` would run).
+        let ptr = std::mem::replace(&mut self.0, Slot::vacant(next).into_word());
+        // SAFETY: it was occupied: the pointer is a live node's, and the
+        // slot's reference moves into the returned `NodeRef`.
+        Some(NodeRef {
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(node) = self.take(0) {
+            drop(node);
+        }
+    }
+}
+
+// SAFETY: a slot is a `NodeRef` or an integer; see `NodeRef`.
+unsafe impl Send for Slot {}
+// SAFETY: as for `NodeRef`.
+unsafe impl Sync for Slot {}
 
 /// Drops one reference; frees the allocation with the last one (1).
 fn release(ptr: NonNull<Header>) {

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::task::AtomicWaker;
 
-use crate::node::{BACKGROUND, NodeRef, SHIELD};
+use crate::node::{BACKGROUND, NodeRef, SHIELD, Slot};
+
+const NONE: u32 = u32::MAX;
 use crate::sync::lock;
 
 /// How many woken children the driver polls at most before it yields.
@@ -97,10 +99,11 @@ impl Options {
 }
 
 /// A slab of children with counts of what is still alive.
-#[derive(Default)]
 pub(crate) struct Registry {
-    slots: Vec<Option<NodeRef>>,
-    free: Vec<usize>,
+    slots: Vec<Slot>,
+    /// The first vacant slot (`NONE`: none); the rest are linked through
+    /// the vacant slots themselves.
+    free: u32,
     /// Children spawned and not yet polled: queued here, under the lock the
     /// spawner holds anyway, rather than in the shared queue.
     fresh: VecDeque<u32>,
@@ -111,6 +114,20 @@ pub(crate) struct Registry {
     pub(crate) live: usize,
     /// Children alive that are not `background`.
     pub(crate) foreground: usize,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            slots: Vec::new(),
+            free: NONE,
+            fresh: VecDeque::new(),
+            shared: None,
+            names: HashMap::new(),
+            live: 0,
+            foreground: 0,
+        }
+    }
 }
 
 impl Registry {
@@ -126,15 +143,25 @@ impl Registry {
         make: impl FnOnce(Arc<Shared>, u32, u32) -> (NodeRef, R),
     ) -> R {
         let shared = self.shared.get_or_insert_with(Default::default);
-        let index = self.free.pop().unwrap_or(self.slots.len());
-        let slot = u32::try_from(index).expect("a nursery holds at most 2^32 children at once");
+        let index = if self.free == NONE {
+            self.slots.len()
+        } else {
+            self.free as usize
+        };
+        let slot = u32::try_from(index)
+            .ok()
+            .filter(|&i| i != NONE)
+            .expect("a nursery holds fewer than 2^32 - 1 children at once");
         let (node, rest) = make(Arc::clone(shared), slot, options.flags());
         self.fresh.push_back(slot);
         shared.wake_parent();
         if index == self.slots.len() {
-            self.slots.push(Some(node));
+            self.slots.push(Slot::occupied(node));
         } else {
-            self.slots[index] = Some(node);
+            self.free = self.slots[index]
+                .next_free()
+                .expect("the free list points at a vacant slot");
+            self.slots[index] = Slot::occupied(node);
         }
         self.live += 1;
         if !options.background {
@@ -164,7 +191,7 @@ impl Registry {
             count += 1;
         }
         for (node, &index) in nodes.iter_mut().zip(&ready[..count]) {
-            *node = self.slots.get(index as usize).and_then(Clone::clone);
+            *node = self.slots.get(index as usize).and_then(Slot::node).cloned();
         }
         count
     }
@@ -176,8 +203,10 @@ impl Registry {
 
     /// Frees the slot of a child that ended; gives its name back.
     pub(crate) fn remove(&mut self, index: usize) -> Option<Cow<'static, str>> {
-        let node = self.slots[index].take().expect("removed an empty slot");
-        self.free.push(index);
+        let node = self.slots[index]
+            .take(self.free)
+            .expect("removed a vacant slot");
+        self.free = index as u32;
         self.live -= 1;
         if node.flags() & BACKGROUND == 0 {
             self.foreground -= 1;
@@ -193,7 +222,7 @@ impl Registry {
     /// drop once it has released the lock (their `Drop` may spawn).
     pub(crate) fn drain(&mut self, mut which: impl FnMut(u32) -> bool, out: &mut Vec<NodeRef>) {
         for index in 0..self.slots.len() {
-            let Some(node) = &self.slots[index] else {
+            let Some(node) = self.slots[index].node() else {
                 continue;
             };
             if which(node.flags()) {
@@ -206,7 +235,7 @@ impl Registry {
     /// Queues every child to be polled again (after a cancellation, so that
     /// shielded children waiting on `cancelled()` see it).
     pub(crate) fn wake_all(&self) {
-        for node in self.slots.iter().flatten() {
+        for node in self.slots.iter().filter_map(Slot::node) {
             node.schedule();
         }
     }
