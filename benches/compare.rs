@@ -48,6 +48,25 @@ async fn nursery_spawn_join(n: u64) -> u64 {
     sum
 }
 
+/// The same children, summed into a shared counter instead of through task
+/// handles: the registry's own cost, without the handle API's.
+#[nursery]
+async fn nursery_spawn_sum(n: u64) -> u64 {
+    let sum = &std::sync::atomic::AtomicU64::new(0);
+    nursery::scope!(|_n| async {
+        for i in 0..n {
+            spawn!(async move {
+                yield_now().await;
+                sum.fetch_add(i & 7, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+        Ok::<_, NoError>(())
+    })
+    .await
+    .unwrap();
+    sum.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 async fn scope_spawn_join(n: u64) -> u64 {
     nursery::scope!(|_n| async {
         let handles: Vec<_> = (0..n)
@@ -316,6 +335,7 @@ fn spawn_join(c: &mut Criterion) {
         g.sample_size(if n >= 1_000_000 { 10 } else { 20 });
         bench_on!(g, rt, "nursery", n, nursery_spawn_join);
         bench_on!(g, rt, "nursery_scope", n, scope_spawn_join);
+        bench_on!(g, rt, "nursery_no_handles", n, nursery_spawn_sum);
         bench_on!(g, rt, "futures_unordered", n, fu_spawn_join);
         bench_on!(g, rt, "join_all", n, join_all_spawn_join);
         bench_on!(g, rt, "joinset", n, joinset_spawn_join);

@@ -98,3 +98,27 @@ fn spawn_works_inside_scope() {
     }));
     assert_eq!(out.unwrap(), [10, 20, 30]);
 }
+
+#[nursery::nursery]
+async fn scope_inside_nursery(log: &std::sync::Mutex<Vec<&'static str>>) {
+    nursery::spawn!(async move { log.lock().unwrap().push("outer child") });
+    nursery::scope!(|_inner| async {
+        nursery::spawn!(async move { log.lock().unwrap().push("inner child") });
+        Ok::<_, Errors<()>>(())
+    })
+    .await
+    .unwrap();
+    // the inner child belonged to the inner scope: it is done by now
+    log.lock().unwrap().push("after inner scope");
+}
+
+#[test]
+fn spawn_belongs_to_the_nearest_nursery() {
+    let log = std::sync::Mutex::new(Vec::new());
+    futures::executor::block_on(scope_inside_nursery(&log));
+    let log = log.into_inner().unwrap();
+    let inner = log.iter().position(|s| *s == "inner child").unwrap();
+    let after = log.iter().position(|s| *s == "after inner scope").unwrap();
+    assert!(inner < after, "{log:?}");
+    assert!(log.contains(&"outer child"));
+}

@@ -12,13 +12,23 @@ use crate::spawn;
 
 pub(crate) struct SpawnRewriter;
 
-fn is_spawn(mac: &Macro) -> bool {
+/// Whether `mac` is `name!` or `nursery::name!`.
+fn is_ours(mac: &Macro, name: &str) -> bool {
     let segments = &mac.path.segments;
     match segments.len() {
-        1 => segments[0].ident == "spawn",
-        2 => segments[0].ident == "nursery" && segments[1].ident == "spawn",
+        1 => segments[0].ident == name,
+        2 => segments[0].ident == "nursery" && segments[1].ident == name,
         _ => false,
     }
+}
+
+/// A `spawn!` to rewrite: not one already rewritten (`spawn!(@marker)`).
+fn is_spawn(mac: &Macro) -> bool {
+    is_ours(mac, "spawn") && !starts_with_at(&mac.tokens)
+}
+
+fn starts_with_at(tokens: &TokenStream) -> bool {
+    matches!(tokens.clone().into_iter().next(), Some(TokenTree::Punct(p)) if p.as_char() == '@')
 }
 
 fn rewrite(mac: &Macro) -> Expr {
@@ -36,6 +46,9 @@ impl VisitMut for SpawnRewriter {
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         if let Expr::Macro(ExprMacro { mac, .. }) = expr {
+            if is_ours(mac, "scope") {
+                return; // a nested nursery: its `spawn!`s are its own
+            }
             if is_spawn(mac) {
                 *expr = rewrite(mac);
                 return;
@@ -48,6 +61,9 @@ impl VisitMut for SpawnRewriter {
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         if let Stmt::Macro(m) = stmt {
+            if is_ours(&m.mac, "scope") {
+                return; // a nested nursery: its `spawn!`s are its own
+            }
             if is_spawn(&m.mac) {
                 let expr = rewrite(&m.mac);
                 *stmt = Stmt::Expr(expr, m.semi_token);
@@ -95,7 +111,14 @@ fn replace_spawn_calls(
         ) = (&tts[i], tts.get(i + 1), tts.get(i + 2))
         {
             let qualified = preceded_by_nursery_path(&out);
-            if ident == "spawn" && bang.as_char() == '!' && (qualified || !preceded_by_path(&out)) {
+            let ours = bang.as_char() == '!' && (qualified || !preceded_by_path(&out));
+            if ours && ident == "scope" {
+                // a nested nursery: its `spawn!`s are its own
+                out.extend(tts[i..i + 3].iter().cloned());
+                i += 3;
+                continue;
+            }
+            if ours && ident == "spawn" && !starts_with_at(&group.stream()) {
                 let mut path: Vec<TokenTree> = if qualified {
                     out.split_off(out.len() - 3) // `nursery` `:` `:`
                 } else {
