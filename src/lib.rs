@@ -69,9 +69,14 @@
 
 #[doc(inline)]
 pub use nursery_core::{
-    Builder, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never, Nursery, Outcome, Sendable,
-    Task, TryJoin, kind,
+    Builder, CancelScope, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never, Nursery,
+    Outcome, Run, Sendable, Sleep, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet,
+    TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_timer,
 };
+
+#[cfg(feature = "tokio")]
+#[doc(inline)]
+pub use nursery_core::TokioTimer;
 
 /// Turns the body of an `async fn` into a nursery.
 ///
@@ -160,6 +165,39 @@ pub use nursery_macros::nursery;
 /// assert_eq!(futures::executor::block_on(heartbeat_while_working(&beats)), 42);
 /// ```
 pub use nursery_macros::spawn;
+
+/// trio's `nursery.start`: starts `f(status)` as a child and waits until it
+/// calls [`TaskStatus::started`]; evaluates to that value.
+///
+/// `start!(|status| fut)`, with the options of [`spawn!`] after it
+/// (`name = "…"`, `shield`, `background`). It awaits (like `futures::join!`),
+/// so it is used in async code inside a [`#[nursery]`](macro@nursery) body or
+/// a [`scope!`]; elsewhere, [`Nursery::start`]. The child keeps running in the
+/// nursery after it started. A child that fails before it started fails the
+/// nursery (which cancels the code waiting in `start!`); one that returns
+/// without calling `started` is a bug, reported by a panic naming it, never
+/// a hang; `started` takes `self`, so it cannot be called twice.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, start, TaskStatus};
+///
+/// async fn listener(status: TaskStatus<u16>, served: &std::sync::atomic::AtomicBool) {
+///     status.started(4000); // the port it bound
+///     served.store(true, std::sync::atomic::Ordering::SeqCst); // goes on serving
+/// }
+///
+/// #[nursery]
+/// async fn run(served: &std::sync::atomic::AtomicBool) -> u16 {
+///     start!(|status| listener(status, served), name = "listener")
+/// }
+///
+/// let served = std::sync::atomic::AtomicBool::new(false);
+/// assert_eq!(futures::executor::block_on(run(&served)), 4000);
+/// assert!(served.load(std::sync::atomic::Ordering::SeqCst));
+/// ```
+pub use nursery_macros::start;
 
 /// A nursery as an expression: `scope!(|n| async { … })` is a future of
 /// `Result<T, Errors<E>>`, where the async block is the nursery's body.

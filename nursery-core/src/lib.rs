@@ -8,6 +8,8 @@
 #![deny(unsafe_code)] // allowed in `node.rs` only
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod cancel_scope;
+mod deadline;
 mod errors;
 pub mod kind;
 mod node;
@@ -16,14 +18,22 @@ mod outcome;
 mod registry;
 mod run;
 mod runtime;
+mod start;
 mod sync;
 mod task;
+mod timer;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use crate::cancel_scope::{CancelScope, Run};
+pub use crate::deadline::{TimedOut, fail_after, fail_at, move_on_after, move_on_at};
 pub use crate::errors::{Closed, Errors, Iter};
 pub use crate::kind::{Local, Sendable};
 pub use crate::nursery::{Builder, Cancelled, Nursery};
 pub use crate::outcome::{HasOutput, Never, Outcome};
+pub use crate::start::{Started, TaskStatus};
 pub use crate::task::{Task, TryJoin};
+#[cfg(feature = "tokio")]
+pub use crate::timer::TokioTimer;
+pub use crate::timer::{Sleep, Timer, TimerAlreadySet, set_timer};

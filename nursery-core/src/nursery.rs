@@ -14,6 +14,7 @@ use crate::kind::{Accepts, Kind, Sendable};
 use crate::node::NodeRef;
 use crate::outcome::Outcome;
 use crate::registry::{Options, Registry};
+use crate::start::{Started, TaskStatus};
 use crate::sync::lock;
 use crate::task::Task;
 
@@ -165,6 +166,18 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         K: Accepts<'scope, F, E>,
     {
         self.builder().try_spawn(fut)
+    }
+
+    /// Starts `f(status)` as a child and waits until it reports itself
+    /// started; see [`Builder::start`] and `start!`.
+    pub fn start<T, F, Fut>(&self, f: F) -> Started<T>
+    where
+        F: FnOnce(TaskStatus<T>) -> Fut,
+        Fut: Future + 'scope,
+        Fut::Output: Outcome<E>,
+        K: Accepts<'scope, Fut, E>,
+    {
+        self.builder().start(f)
     }
 
     /// Spawns with options: `name`, `shield`, `background`.
@@ -339,6 +352,25 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
             Ok(task) => task,
             Err(Closed) => Task::new(None),
         }
+    }
+
+    /// Starts `f(status)` as a child and waits until it calls
+    /// [`TaskStatus::started`]; yields that value. This is what `start!`
+    /// does. The child keeps running in the nursery afterwards.
+    ///
+    /// # Panics
+    ///
+    /// See [`Started`].
+    pub fn start<T, F, Fut>(self, f: F) -> Started<T>
+    where
+        F: FnOnce(TaskStatus<T>) -> Fut,
+        Fut: Future + 'scope,
+        Fut::Output: Outcome<E>,
+        K: Accepts<'scope, Fut, E>,
+    {
+        let (status, started) = crate::start::status(self.options.name.clone());
+        self.spawn(f(status));
+        started
     }
 
     /// Starts the child; see [`Nursery::try_spawn`].

@@ -21,7 +21,14 @@ pub fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Starts a child inside a `#[nursery]` body. See `nursery::spawn`.
 #[proc_macro]
 pub fn spawn(input: TokenStream) -> TokenStream {
-    spawn::outside_nursery(input.into()).into()
+    spawn::outside_nursery(spawn::Verb::Spawn, input.into()).into()
+}
+
+/// Starts a child and waits until it reports itself started, inside a
+/// `#[nursery]` body. See `nursery::start`.
+#[proc_macro]
+pub fn start(input: TokenStream) -> TokenStream {
+    spawn::outside_nursery(spawn::Verb::Start, input.into()).into()
 }
 
 /// A nursery as an expression. See `nursery::scope`.

@@ -104,7 +104,7 @@ impl Parse for SpawnArgs {
                     return Err(syn::Error::new_spanned(
                         &option,
                         format!(
-                            "unknown `spawn!` option `{option}`: the options are `name = \"…\"`, \
+                            "unknown option `{option}`: the options are `name = \"…\"`, \
                              `shield` and `background`"
                         ),
                     ));
@@ -115,14 +115,43 @@ impl Parse for SpawnArgs {
     }
 }
 
-/// What `spawn!(…)` becomes inside a `#[nursery]` body; `path` is the path
-/// the user wrote (`spawn`, `nursery::spawn`).
-pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) -> TokenStream {
+/// Which of our macros: `spawn!(fut, …)` or `start!(|status| fut, …)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Spawn,
+    Start,
+}
+
+impl Verb {
+    pub(crate) fn of(name: &str) -> Option<Verb> {
+        match name {
+            "spawn" => Some(Verb::Spawn),
+            "start" => Some(Verb::Start),
+            _ => None,
+        }
+    }
+}
+
+/// What `spawn!(…)` or `start!(…)` becomes inside a `#[nursery]` body;
+/// `path` is the path the user wrote (`spawn`, `nursery::spawn`).
+pub(crate) fn expand(
+    verb: Verb,
+    path: TokenStream,
+    tokens: TokenStream,
+    call_span: Span,
+) -> TokenStream {
     let marker = Ident::new(MARKER, call_span);
     let args: syn::Result<SpawnArgs> = if tokens.is_empty() {
         Err(syn::Error::new(
             call_span,
-            "`spawn!` needs a future to start: `spawn!(fut)` or `spawn!(fut, name = \"…\")`",
+            match verb {
+                Verb::Spawn => {
+                    "`spawn!` needs a future to start: `spawn!(fut)` or `spawn!(fut, name = \"…\")`"
+                }
+                Verb::Start => {
+                    "`start!` needs a closure that takes the task status: `start!(|status| fut)`"
+                }
+            },
         ))
     } else {
         syn::parse2(tokens)
@@ -147,6 +176,16 @@ pub(crate) fn expand(path: TokenStream, tokens: TokenStream, call_span: Span) ->
     }
     if let Some(background) = &args.background {
         builder = quote_spanned!(background.span()=> #builder.background());
+    }
+    if verb == Verb::Start {
+        // The closure is called with the `TaskStatus`; `start!` awaits, like
+        // `join!`, and evaluates to the value passed to `started`.
+        return quote! {
+            {
+                #path!(@#marker);
+                #builder.start(#fut).await
+            }
+        };
     }
     let loop_kind = loop_tail(fut);
     let fut_expr = if loop_kind == LoopTail::Fallible {
@@ -267,8 +306,9 @@ fn contains_question_mark(tt: &proc_macro2::TokenTree) -> bool {
     }
 }
 
-/// `spawn!` that no `#[nursery]` rewrote: it is outside a nursery body.
-pub(crate) fn outside_nursery(input: TokenStream) -> TokenStream {
+/// `spawn!` or `start!` that no `#[nursery]` rewrote: it is outside a
+/// nursery body.
+pub(crate) fn outside_nursery(verb: Verb, input: TokenStream) -> TokenStream {
     let mut tts = input.clone().into_iter();
     if let (Some(proc_macro2::TokenTree::Punct(at)), Some(proc_macro2::TokenTree::Ident(m)), None) =
         (tts.next(), tts.next(), tts.next())
@@ -277,11 +317,17 @@ pub(crate) fn outside_nursery(input: TokenStream) -> TokenStream {
             return TokenStream::new();
         }
     }
+    let (name, method) = match verb {
+        Verb::Spawn => ("spawn", ".spawn(fut)"),
+        Verb::Start => ("start", ".start(|status| fut).await"),
+    };
     syn::Error::new(
         Span::call_site(),
-        "`spawn!` can only be used inside the body of a `#[nursery]` fn \
-         (a nested `fn` item there has no nursery): add `#[nursery]` to the enclosing `async fn`, \
-         or call `.spawn(fut)` on a `Nursery` handle",
+        format!(
+            "`{name}!` can only be used inside the body of a `#[nursery]` fn or a `scope!` \
+             (a nested `fn` item there has no nursery): add `#[nursery]` to the enclosing `async fn`, \
+             or call `{method}` on a `Nursery` handle"
+        ),
     )
     .to_compile_error()
 }

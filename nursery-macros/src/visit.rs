@@ -8,7 +8,7 @@ use quote::ToTokens;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, ExprMacro, Item, Macro, Stmt};
 
-use crate::spawn;
+use crate::spawn::{self, Verb};
 
 pub(crate) struct SpawnRewriter;
 
@@ -22,9 +22,15 @@ fn is_ours(mac: &Macro, name: &str) -> bool {
     }
 }
 
-/// A `spawn!` to rewrite: not one already rewritten (`spawn!(@marker)`).
-fn is_spawn(mac: &Macro) -> bool {
-    is_ours(mac, "spawn") && !starts_with_at(&mac.tokens)
+/// A `spawn!` or `start!` to rewrite: not one already rewritten
+/// (`spawn!(@marker)`).
+fn verb_of(mac: &Macro) -> Option<Verb> {
+    if starts_with_at(&mac.tokens) {
+        return None;
+    }
+    [Verb::Spawn, Verb::Start]
+        .into_iter()
+        .find(|v| is_ours(mac, if *v == Verb::Spawn { "spawn" } else { "start" }))
 }
 
 fn starts_with_at(tokens: &TokenStream) -> bool {
@@ -34,7 +40,8 @@ fn starts_with_at(tokens: &TokenStream) -> bool {
 fn rewrite(mac: &Macro) -> Expr {
     let span = mac.bang_token.spans[0];
     let path = mac.path.to_token_stream();
-    let tokens = spawn::expand(path, rewrite_tokens(mac.tokens.clone()), span);
+    let verb = verb_of(mac).expect("rewrite is called on our macros only");
+    let tokens = spawn::expand(verb, path, rewrite_tokens(mac.tokens.clone()), span);
     syn::parse2(tokens).expect("the expansion of `spawn!` is an expression")
 }
 
@@ -49,7 +56,7 @@ impl VisitMut for SpawnRewriter {
             if is_ours(mac, "scope") {
                 return; // a nested nursery: its `spawn!`s are its own
             }
-            if is_spawn(mac) {
+            if verb_of(mac).is_some() {
                 *expr = rewrite(mac);
                 return;
             }
@@ -64,7 +71,7 @@ impl VisitMut for SpawnRewriter {
             if is_ours(&m.mac, "scope") {
                 return; // a nested nursery: its `spawn!`s are its own
             }
-            if is_spawn(&m.mac) {
+            if verb_of(&m.mac).is_some() {
                 let expr = rewrite(&m.mac);
                 *stmt = Stmt::Expr(expr, m.semi_token);
                 return;
@@ -80,15 +87,15 @@ impl VisitMut for SpawnRewriter {
 /// macro's arguments. Nested `fn` items inside macro arguments are not
 /// detected there; they are rare.
 pub(crate) fn rewrite_tokens(tokens: TokenStream) -> TokenStream {
-    replace_spawn_calls(tokens, &mut |path, bang, args| {
-        spawn::expand(path, rewrite_tokens(args), bang.span())
+    replace_spawn_calls(tokens, &mut |verb, path, bang, args| {
+        spawn::expand(verb, path, rewrite_tokens(args), bang.span())
     })
 }
 
 /// Replaces every `spawn!(…)` in `tokens` by an expression that type-checks
 /// anywhere (`unreachable!()`), for the item emitted beside an error.
 pub(crate) fn defuse_tokens(tokens: TokenStream) -> TokenStream {
-    replace_spawn_calls(tokens, &mut |path, bang, _| {
+    replace_spawn_calls(tokens, &mut |_, path, bang, _| {
         let marker = proc_macro2::Ident::new(spawn::MARKER, bang.span());
         quote::quote!({ #path!(@#marker); ::core::unreachable!() })
     })
@@ -98,7 +105,7 @@ pub(crate) fn defuse_tokens(tokens: TokenStream) -> TokenStream {
 /// depth, and puts `with(path, bang, arguments)` (parenthesised) in its place.
 fn replace_spawn_calls(
     tokens: TokenStream,
-    with: &mut dyn FnMut(TokenStream, &proc_macro2::Punct, TokenStream) -> TokenStream,
+    with: &mut dyn FnMut(Verb, TokenStream, &proc_macro2::Punct, TokenStream) -> TokenStream,
 ) -> TokenStream {
     let tts: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out: Vec<TokenTree> = Vec::with_capacity(tts.len());
@@ -118,14 +125,15 @@ fn replace_spawn_calls(
                 i += 3;
                 continue;
             }
-            if ours && ident == "spawn" && !starts_with_at(&group.stream()) {
+            let verb = Verb::of(&ident.to_string());
+            if let (true, Some(verb), false) = (ours, verb, starts_with_at(&group.stream())) {
                 let mut path: Vec<TokenTree> = if qualified {
                     out.split_off(out.len() - 3) // `nursery` `:` `:`
                 } else {
                     Vec::new()
                 };
                 path.push(TokenTree::Ident(ident.clone()));
-                let replacement = with(path.into_iter().collect(), bang, group.stream());
+                let replacement = with(verb, path.into_iter().collect(), bang, group.stream());
                 let mut wrapped = Group::new(Delimiter::Parenthesis, replacement);
                 wrapped.set_span(group.span());
                 out.push(TokenTree::Group(wrapped));

@@ -1,0 +1,248 @@
+//! [`CancelScope`]: trio's cancel scope.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::sync::lock;
+use crate::timer::{Sleep, timer};
+
+/// A section of code that can be cancelled, from anywhere that holds the
+/// scope, or by a deadline.
+///
+/// [`CancelScope::run`] runs a future in the scope: it gives `Some(value)`,
+/// or `None` once the scope is cancelled — the future is dropped then, and
+/// with it everything it was doing, inner scopes and nurseries included
+/// (cancelling an outer scope cancels every inner one; cancelling an inner
+/// one leaves the outer running). A scope is `Clone + Send + Sync`: clones
+/// are the same scope. Cancelling a scope that finished does nothing.
+///
+/// A deadline can be given up front ([`CancelScope::with_deadline`],
+/// [`CancelScope::with_timeout`], which counts from the first poll of `run`)
+/// and moved, earlier or later, while the scope runs
+/// ([`CancelScope::set_deadline`]). Deadlines need a [`Timer`](crate::Timer):
+/// tokio's with the `tokio` feature, or one given to
+/// [`set_timer`](crate::set_timer).
+///
+/// # Examples
+///
+/// ```
+/// use nursery::CancelScope;
+///
+/// let scope = CancelScope::new();
+/// let remote = scope.clone(); // e.g. moved into another task
+/// let out = futures::executor::block_on(scope.run(async {
+///     remote.cancel();
+///     std::future::pending::<u32>().await // cancelled here
+/// }));
+/// assert_eq!(out, None);
+/// assert!(scope.is_cancelled());
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the future of `run` drops the inner future; the scope itself is
+/// unaffected.
+#[derive(Clone, Default)]
+pub struct CancelScope {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    cancelled: bool,
+    timed_out: bool,
+    deadline: Option<Deadline>,
+    /// Bumped when the deadline moves, so that runners re-arm their timer.
+    version: u64,
+    /// Runners and `cancelled()` futures to wake on cancel or a new deadline.
+    wakers: Vec<Waker>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    At(Instant),
+    /// Relative: fixed at the first poll of `run`.
+    After(Duration),
+}
+
+impl CancelScope {
+    /// A new scope, not cancelled, without a deadline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This scope with a deadline at `deadline`.
+    #[must_use]
+    pub fn with_deadline(self, deadline: Instant) -> Self {
+        self.set(|s| s.deadline = Some(Deadline::At(deadline)));
+        self
+    }
+
+    /// This scope with a deadline `timeout` after the first poll of `run`.
+    #[must_use]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.deadline = Some(Deadline::After(timeout)));
+        self
+    }
+
+    /// Moves the deadline (earlier or later), or removes it (`None`), also
+    /// while the scope runs.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        self.set(|s| s.deadline = deadline.map(Deadline::At));
+    }
+
+    /// The deadline, once it is an instant (a relative one becomes one at
+    /// the first poll of `run`).
+    pub fn deadline(&self) -> Option<Instant> {
+        match lock(&self.inner).deadline {
+            Some(Deadline::At(at)) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Cancels the scope: every `run` of it ends with `None` at its next
+    /// poll (at once, as they are woken).
+    pub fn cancel(&self) {
+        self.set(|s| s.cancelled = true);
+    }
+
+    /// Whether the scope was cancelled (by [`CancelScope::cancel`] or its
+    /// deadline).
+    pub fn is_cancelled(&self) -> bool {
+        lock(&self.inner).cancelled
+    }
+
+    /// Whether the scope was cancelled by its deadline.
+    pub fn timed_out(&self) -> bool {
+        lock(&self.inner).timed_out
+    }
+
+    /// A future that completes once the scope is cancelled.
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + 'static {
+        let scope = self.clone();
+        std::future::poll_fn(move |cx| {
+            let mut state = lock(&scope.inner);
+            if state.cancelled {
+                return Poll::Ready(());
+            }
+            state.register(cx.waker());
+            Poll::Pending
+        })
+    }
+
+    /// Runs `fut` in this scope: `Some(value)`, or `None` if the scope is
+    /// cancelled first (then `fut` is dropped).
+    pub fn run<F: Future>(&self, fut: F) -> Run<F> {
+        Run {
+            scope: self.clone(),
+            fut: Some(Box::pin(fut)),
+            sleep: None,
+        }
+    }
+
+    fn set(&self, change: impl FnOnce(&mut State)) {
+        let wakers = {
+            let mut state = lock(&self.inner);
+            change(&mut state);
+            state.version += 1;
+            std::mem::take(&mut state.wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+impl State {
+    fn register(&mut self, waker: &Waker) {
+        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
+            self.wakers.push(waker.clone());
+        }
+    }
+}
+
+impl fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.inner);
+        f.debug_struct("CancelScope")
+            .field("cancelled", &state.cancelled)
+            .field("deadline", &state.deadline)
+            .finish()
+    }
+}
+
+/// The future of [`CancelScope::run`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Run<F> {
+    scope: CancelScope,
+    fut: Option<Pin<Box<F>>>,
+    /// The timer for the deadline, and the version it was armed for.
+    sleep: Option<(u64, Sleep)>,
+}
+
+impl<F: Future> Future for Run<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        let this = &mut *self;
+        if this.fut.is_none() {
+            return Poll::Ready(None);
+        }
+        loop {
+            let (cancelled, deadline, version) = {
+                let mut state = lock(&this.scope.inner);
+                if let Some(Deadline::After(timeout)) = state.deadline {
+                    state.deadline = Some(Deadline::At(timer().now() + timeout));
+                }
+                state.register(cx.waker());
+                let deadline = match state.deadline {
+                    Some(Deadline::At(at)) => Some(at),
+                    _ => None,
+                };
+                (state.cancelled, deadline, state.version)
+            };
+            if cancelled {
+                this.fut = None;
+                return Poll::Ready(None);
+            }
+            let Some(deadline) = deadline else {
+                this.sleep = None;
+                break;
+            };
+            if !matches!(&this.sleep, Some((v, _)) if *v == version) {
+                this.sleep = Some((version, timer().sleep_until(deadline)));
+            }
+            let (_, sleep) = this.sleep.as_mut().expect("armed above");
+            if sleep.as_mut().poll(cx).is_ready() {
+                this.scope.set(|s| {
+                    if !s.cancelled {
+                        s.cancelled = true;
+                        s.timed_out = true;
+                    }
+                });
+                continue; // and end as cancelled
+            }
+            break;
+        }
+        let fut = this.fut.as_mut().expect("checked above");
+        match fut.as_mut().poll(cx) {
+            Poll::Ready(value) => {
+                this.fut = None;
+                Poll::Ready(Some(value))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<F> fmt::Debug for Run<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
