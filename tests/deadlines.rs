@@ -200,3 +200,87 @@ fn scopes_work_on_a_multi_thread_runtime() {
         assert_eq!(move_on_at(past, std::future::pending::<()>()).await, None);
     });
 }
+
+#[derive(Debug, PartialEq)]
+enum JobError {
+    TimedOut,
+    Failed,
+}
+
+impl From<TimedOut> for JobError {
+    fn from(_: TimedOut) -> Self {
+        JobError::TimedOut
+    }
+}
+
+#[nursery(timeout = Duration::from_secs(2))]
+async fn jobs_with_deadline(
+    guards: &Tracker,
+    shielded_done: &Counter,
+) -> Result<(), nursery::Errors<JobError>> {
+    for _ in 0..3 {
+        let g = guards.guard();
+        spawn!(async move {
+            let _g = g;
+            sleep(Duration::from_secs(60)).await;
+            Ok::<_, JobError>(())
+        });
+    }
+    spawn!(
+        async move {
+            sleep(Duration::from_secs(3)).await; // outlives the deadline: shielded
+            shielded_done.add();
+        },
+        shield
+    );
+    Ok(())
+}
+
+#[nursery(timeout = Duration::from_secs(10))]
+async fn quick_jobs() -> Result<u8, nursery::Errors<JobError>> {
+    spawn!(async { sleep(Duration::from_secs(1)).await });
+    Ok(1)
+}
+
+#[nursery(timeout = Duration::from_millis(limit_ms))]
+async fn anyhow_deadline(limit_ms: u64) -> anyhow::Result<()> {
+    spawn!(async { sleep(Duration::from_secs(5)).await });
+    Ok(())
+}
+
+#[test]
+fn a_nursery_timeout_cancels_it_and_reports_timed_out() {
+    paused().block_on(async {
+        let (guards, shielded_done) = (Tracker::new(), Counter::new());
+        let start = Instant::now();
+        let errors = jobs_with_deadline(&guards, &shielded_done)
+            .await
+            .unwrap_err();
+        assert_eq!(errors.iter_named().next().unwrap().0, Some("timeout"));
+        assert_eq!(errors.into_vec(), [JobError::TimedOut]);
+        assert!(guards.all_dropped());
+        assert_eq!(
+            shielded_done.get(),
+            1,
+            "a shielded child finishes after the deadline"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    });
+}
+
+#[test]
+fn a_nursery_that_finishes_in_time_is_not_held_by_its_timeout() {
+    paused().block_on(async {
+        let start = Instant::now();
+        assert_eq!(quick_jobs().await.unwrap(), 1);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn a_timeout_converts_into_anyhow() {
+    paused().block_on(async {
+        let e = anyhow_deadline(1500).await.unwrap_err();
+        assert_eq!(e.to_string(), "child `timeout` failed: the deadline passed");
+    });
+}

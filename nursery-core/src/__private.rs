@@ -220,3 +220,55 @@ where
 {
     fut
 }
+
+/// `#[nursery(timeout = …)]`: a background child named `timeout` that fails
+/// with `E::from(TimedOut)` once `timeout` has passed since its first poll.
+pub fn spawn_timeout<'scope, E, K>(nursery: &Nursery<'scope, E, K>, timeout: std::time::Duration)
+where
+    E: From<crate::TimedOut> + 'scope,
+    K: Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
+{
+    nursery
+        .builder()
+        .name("timeout")
+        .background()
+        .spawn(TimeoutChild {
+            timeout,
+            sleep: None,
+            _e: std::marker::PhantomData,
+        });
+}
+
+/// The child of [`spawn_timeout`].
+pub struct TimeoutChild<E> {
+    timeout: std::time::Duration,
+    sleep: Option<crate::Sleep>,
+    _e: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E> std::fmt::Debug for TimeoutChild<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeoutChild")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<E: From<crate::TimedOut>> Future for TimeoutChild<E> {
+    type Output = Result<(), E>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), E>> {
+        let timeout = self.timeout;
+        let sleep = self.sleep.get_or_insert_with(|| {
+            let timer = crate::timer::timer();
+            timer.sleep_until(timer.now() + timeout)
+        });
+        sleep
+            .as_mut()
+            .poll(cx)
+            .map(|()| Err(E::from(crate::TimedOut)))
+    }
+}

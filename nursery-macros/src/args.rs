@@ -11,11 +11,13 @@ pub(crate) struct Args {
     pub(crate) handle: Option<Ident>,
     /// `local`: children need not be `Send`.
     pub(crate) local: bool,
+    /// `timeout = EXPR`: a deadline over the whole nursery.
+    pub(crate) timeout: Option<(Ident, Expr)>,
 }
 
 enum Arg {
     Flag(Ident),
-    Value(Ident),
+    Value(Ident, Expr),
 }
 
 impl Parse for Arg {
@@ -23,8 +25,7 @@ impl Parse for Arg {
         let name: Ident = input.call(syn::ext::IdentExt::parse_any)?;
         if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            let _: Expr = input.parse()?;
-            Ok(Arg::Value(name))
+            Ok(Arg::Value(name, input.parse()?))
         } else {
             Ok(Arg::Flag(name))
         }
@@ -51,7 +52,7 @@ impl Parse for Args {
                             &name,
                             format!(
                                 "unknown argument `{name}`: the nursery handle is already named `{first}`; \
-                                 the arguments are a handle name and `local`, as in `#[nursery(n, local)]`"
+                                 the arguments are a handle name, `local` and `timeout = …`"
                             ),
                         ));
                     }
@@ -65,12 +66,21 @@ impl Parse for Args {
                     }
                     args.handle = Some(name);
                 }
-                Arg::Value(name) => {
+                Arg::Value(name, value) if name == "timeout" => {
+                    if args.timeout.is_some() {
+                        return Err(syn::Error::new_spanned(
+                            name,
+                            "repeated argument `timeout`: write it once",
+                        ));
+                    }
+                    args.timeout = Some((name, value));
+                }
+                Arg::Value(name, _) => {
                     return Err(syn::Error::new_spanned(
                         &name,
                         format!(
-                            "unknown argument `{name} = …`: `#[nursery]` takes a handle name and `local`, \
-                             as in `#[nursery(n, local)]`"
+                            "unknown argument `{name} = …`: `#[nursery]` takes a handle name, `local` \
+                             and `timeout = …`, as in `#[nursery(n, local, timeout = Duration::from_secs(5))]`"
                         ),
                     ));
                 }

@@ -81,6 +81,22 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
         Shape::Result => quote!(<#ret as ::nursery::__private::ResultParts>::Err),
         Shape::Value => quote!(::core::convert::Infallible),
     };
+    let timeout = match (&args.timeout, &shape) {
+        (None, _) => None,
+        (Some((name, _)), Shape::Value) => {
+            return Err(syn::Error::new_spanned(
+                name,
+                "`timeout` needs a fn that returns a `Result`: the deadline is reported as an error \
+                 (`-> Result<_, nursery::Errors<E>>` with `E: From<nursery::TimedOut>`)",
+            ));
+        }
+        (Some((_, value)), _) => {
+            let span = value.span();
+            Some(quote_spanned! {span=>
+                ::nursery::__private::spawn_timeout(#handle, #value);
+            })
+        }
+    };
     let stmts = &func.block.stmts;
     let run = match shape {
         Shape::Errors => quote! {
@@ -104,6 +120,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::new();
             let #handle = ::nursery::__private::handle(&#scope);
             #user_handle
+            #timeout
             let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
             #run
         }
