@@ -6,7 +6,10 @@ use common::*;
 use nursery::{CancelScope, nursery, spawn};
 
 #[nursery]
-async fn child_cancels_a_scope_around_a_sibling(scope: &CancelScope, guards: &Tracker) -> Option<u8> {
+async fn child_cancels_a_scope_around_a_sibling(
+    scope: &CancelScope,
+    guards: &Tracker,
+) -> Option<u8> {
     let g = guards.guard();
     let section = spawn!(scope.run(async move {
         let _g = g;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::shield::{self, Guard, Guardian, Registration};
 use crate::sync::lock;
 use crate::timer::{Sleep, timer};
 
@@ -53,6 +54,10 @@ pub struct CancelScope {
 
 #[derive(Default)]
 struct State {
+    /// Shielded: an outer cancellation waits for this scope's `run` to end.
+    shield: bool,
+    /// Shielded sections running inside this scope's `run`s.
+    shielded_inside: usize,
     cancelled: bool,
     timed_out: bool,
     deadline: Option<Deadline>,
@@ -73,6 +78,52 @@ impl CancelScope {
     /// A new scope, not cancelled, without a deadline.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new shielded scope: code running in it is not cancelled by an outer
+    /// scope's cancel or deadline, nor by its nursery's cancellation (a
+    /// sibling's failure, `cancel()`, a `timeout`), until it finishes; the
+    /// outer scope or nursery waits for it, then goes on cancelling. It can
+    /// still be cancelled itself, by its own [`CancelScope::cancel`] or
+    /// deadline.
+    ///
+    /// What no shield can stop: the drop of a whole nursery future (or of a
+    /// `run` future) by *its own caller* — Rust drops synchronously, so
+    /// there is nothing to wait with. A shield protects against
+    /// cancellation that happens inside the structure, which is all of it
+    /// below the point where the caller gave up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn, CancelScope};
+    ///
+    /// #[nursery(n)]
+    /// async fn save(saved: &std::sync::atomic::AtomicBool) {
+    ///     spawn!(async move {
+    ///         CancelScope::shielded()
+    ///             .run(async move {
+    ///                 n.cancel(); // the nursery is cancelled while we write
+    ///                 futures::pending!(); // a real write would await here
+    ///                 saved.store(true, std::sync::atomic::Ordering::SeqCst);
+    ///             })
+    ///             .await;
+    ///     });
+    /// }
+    ///
+    /// let saved = std::sync::atomic::AtomicBool::new(false);
+    /// futures::executor::block_on(save(&saved));
+    /// assert!(saved.load(std::sync::atomic::Ordering::SeqCst));
+    /// ```
+    pub fn shielded() -> Self {
+        let scope = Self::default();
+        lock(&scope.inner).shield = true;
+        scope
+    }
+
+    /// Whether this scope is shielded ([`CancelScope::shielded`]).
+    pub fn is_shielded(&self) -> bool {
+        lock(&self.inner).shield
     }
 
     /// This scope with a deadline at `deadline`.
@@ -141,6 +192,7 @@ impl CancelScope {
             scope: self.clone(),
             fut: Some(Box::pin(fut)),
             sleep: None,
+            registration: None,
         }
     }
 
@@ -154,6 +206,21 @@ impl CancelScope {
         for waker in wakers {
             waker.wake();
         }
+    }
+}
+
+impl Guard for Mutex<State> {
+    fn shield_started(&self) {
+        lock(self).shielded_inside += 1;
+    }
+
+    fn shield_ended(&self) {
+        let wakers = {
+            let mut state = lock(self);
+            state.shielded_inside -= 1;
+            std::mem::take(&mut state.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -182,6 +249,8 @@ pub struct Run<F> {
     fut: Option<Pin<Box<F>>>,
     /// The timer for the deadline, and the version it was armed for.
     sleep: Option<(u64, Sleep)>,
+    /// A shielded scope's registration with the guardians around it.
+    registration: Option<Registration>,
 }
 
 impl<F: Future> Future for Run<F> {
@@ -192,6 +261,9 @@ impl<F: Future> Future for Run<F> {
         if this.fut.is_none() {
             return Poll::Ready(None);
         }
+        if this.registration.is_none() && lock(&this.scope.inner).shield {
+            this.registration = Some(shield::register());
+        }
         loop {
             let (cancelled, deadline, version) = {
                 let mut state = lock(&this.scope.inner);
@@ -199,14 +271,22 @@ impl<F: Future> Future for Run<F> {
                     state.deadline = Some(Deadline::At(timer().now() + timeout));
                 }
                 state.register(cx.waker());
+                // Once cancelled, the deadline has nothing left to do.
                 let deadline = match state.deadline {
-                    Some(Deadline::At(at)) => Some(at),
+                    Some(Deadline::At(at)) if !state.cancelled => Some(at),
                     _ => None,
                 };
-                (state.cancelled, deadline, state.version)
+                // Cancelled, but a shielded section inside is still running:
+                // go on polling; it wakes us when it ends.
+                (
+                    state.cancelled && state.shielded_inside == 0,
+                    deadline,
+                    state.version,
+                )
             };
             if cancelled {
                 this.fut = None;
+                this.registration = None;
                 return Poll::Ready(None);
             }
             let Some(deadline) = deadline else {
@@ -229,9 +309,11 @@ impl<F: Future> Future for Run<F> {
             break;
         }
         let fut = this.fut.as_mut().expect("checked above");
-        match fut.as_mut().poll(cx) {
+        let guardian = Guardian::Scope(this.scope.inner.clone());
+        match shield::guarded(guardian, || fut.as_mut().poll(cx)).0 {
             Poll::Ready(value) => {
                 this.fut = None;
+                this.registration = None;
                 Poll::Ready(Some(value))
             }
             Poll::Pending => Poll::Pending,

@@ -18,6 +18,7 @@ mod outcome;
 mod registry;
 mod run;
 mod runtime;
+mod shield;
 mod start;
 mod sync;
 mod task;

@@ -91,6 +91,10 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) cancel_waiters: Vec<Waker>,
     /// Whether `cancel()` was called or a failure happened.
     pub(crate) cancel_requested: bool,
+    /// Counts of shielded sections in children, once one registered.
+    pub(crate) shields: Option<std::sync::Arc<crate::shield::Shields>>,
+    /// Cancelled children waiting for a shielded section inside to end.
+    pub(crate) deferred: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,6 +121,8 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 parent: None,
                 cancel_waiters: Vec::new(),
                 cancel_requested: false,
+                shields: None,
+                deferred: Vec::new(),
             }),
             _scope: PhantomData,
         }

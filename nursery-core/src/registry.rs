@@ -220,15 +220,30 @@ impl Registry {
 
     /// Takes out every child whose flags `which` accepts, for the caller to
     /// drop once it has released the lock (their `Drop` may spawn).
-    pub(crate) fn drain(&mut self, mut which: impl FnMut(u32) -> bool, out: &mut Vec<NodeRef>) {
+    pub(crate) fn drain(
+        &mut self,
+        mut which: impl FnMut(u32, u32) -> bool,
+        out: &mut Vec<NodeRef>,
+    ) {
         for index in 0..self.slots.len() {
-            let Some(node) = self.slots[index].node() else {
-                continue;
-            };
-            if which(node.flags()) {
-                out.push(node.clone());
-                self.remove(index);
-            }
+            self.drain_one(index as u32, &mut |flags| which(flags, index as u32), out);
+        }
+    }
+
+    /// Takes out the child at `slot` if `which` accepts its flags.
+    pub(crate) fn drain_one(
+        &mut self,
+        slot: u32,
+        mut which: impl FnMut(u32) -> bool,
+        out: &mut Vec<NodeRef>,
+    ) {
+        let index = slot as usize;
+        let Some(node) = self.slots.get(index).and_then(Slot::node) else {
+            return;
+        };
+        if which(node.flags()) {
+            out.push(node.clone());
+            self.remove(index);
         }
     }
 

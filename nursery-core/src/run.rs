@@ -8,10 +8,13 @@ use std::task::{Context, Poll};
 
 use crate::errors::Errors;
 use crate::kind::Kind;
+use std::cell::{Cell, OnceCell};
+
 use crate::node::{BACKGROUND, NodeRef, SHIELD};
 use crate::nursery::{Nursery, Phase};
 use crate::registry::BATCH;
 use crate::runtime::budget_left;
+use crate::shield::{self, BODY, Guardian};
 
 /// How a nursery ended, before the caller's return type is applied.
 pub(crate) type Ended<T, E> = Result<Option<T>, Errors<E>>;
@@ -49,7 +52,7 @@ where
     B: Future,
 {
     // One lock for the prologue: who to wake, and where the children are.
-    let (shared, cancelling) = {
+    let (shared, cancelling, shields) = {
         let mut state = nursery.state();
         if !state
             .parent
@@ -58,100 +61,145 @@ where
         {
             state.parent = Some(cx.waker().clone());
         }
+        if let Some(shields) = &state.shields {
+            shields.parent.register(cx.waker());
+        }
         (
             state.children.shared().cloned(),
             state.phase >= Phase::Cancelling,
+            state.shields.clone(),
         )
     };
+    let shields_now = shields;
+    let guardian = Guardian::Nursery {
+        shields: shields_now.clone().map(OnceCell::from).unwrap_or_default(),
+        slot: Cell::new(BODY),
+    };
+    let shielded = |slot: u32| shields_now.as_ref().is_some_and(|s| s.active(slot));
+    let (shared, guardian) = shield::guarded(guardian, || {
+        // The body: polled whenever the nursery is, until it is done or dropped
+        // (when cancelled, only while a shielded section inside it runs).
+        if let Some(fut) = body.as_mut().as_pin_mut() {
+            if !cancelling || shielded(BODY) {
+                match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    Ok(Poll::Pending) => {}
+                    Ok(Poll::Ready(out)) => {
+                        body.set(None);
+                        let absorb = absorb.take().expect("the body completes once");
+                        match absorb(out) {
+                            Ok(v) => *value = Some(v),
+                            Err(errors) => {
+                                let mut state = nursery.state();
+                                Errors::extend(&mut state.errors, errors);
+                                state.request_cancel();
+                            }
+                        }
+                        nursery.end_background_if_done(true);
+                    }
+                    Err(payload) => {
+                        body.set(None);
+                        nursery.panicked(payload);
+                    }
+                }
+            }
+        }
 
-    // The body: polled whenever the nursery is, until it is done or dropped.
-    if let Some(fut) = body.as_mut().as_pin_mut() {
-        if !cancelling {
-            match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-                Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(out)) => {
-                    body.set(None);
-                    let absorb = absorb.take().expect("the body completes once");
-                    match absorb(out) {
-                        Ok(v) => *value = Some(v),
-                        Err(errors) => {
+        // The children that were woken before this step, at most BATCH of them.
+        let shared = shared.or_else(|| nursery.state().children.shared().cloned());
+        if let Some(shared) = &shared {
+            shared.set_driving(true);
+            shared.parent.register(cx.waker());
+            let mut ready = [0u32; BATCH];
+            let mut nodes: [Option<NodeRef>; BATCH] = std::array::from_fn(|_| None);
+            let count = shared.take_ready(&mut ready);
+            let count = nursery
+                .state()
+                .children
+                .batch(&mut ready, count, &mut nodes);
+            for i in 0..count {
+                let Some(node) = nodes[i].take() else {
+                    continue; // a stale wake of a child that is gone
+                };
+                if !budget_left() {
+                    // The rest goes back to the front; the wake below yields and
+                    // the next poll has a fresh budget.
+                    shared.requeue_front(&ready[i..count]);
+                    break;
+                }
+                let index = ready[i] as usize;
+                shield::set_slot(ready[i]);
+                match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
+                    Ok(Poll::Pending) => {}
+                    Ok(Poll::Ready(result)) => {
+                        let (name, foreground_done) = {
                             let mut state = nursery.state();
-                            Errors::extend(&mut state.errors, errors);
-                            state.request_cancel();
+                            let name = state.children.remove(index);
+                            (name, state.children.foreground == 0)
+                        };
+                        if let Err(error) = result {
+                            nursery.fail(error, name);
+                        }
+                        if foreground_done {
+                            nursery.end_background_if_done(body.is_none());
                         }
                     }
-                    nursery.end_background_if_done(true);
-                }
-                Err(payload) => {
-                    body.set(None);
-                    nursery.panicked(payload);
+                    Err(payload) => {
+                        node.drop_future();
+                        nursery.state().children.remove(index);
+                        nursery.panicked(payload);
+                    }
                 }
             }
         }
-    }
 
-    // The children that were woken before this step, at most BATCH of them.
-    let shared = shared.or_else(|| nursery.state().children.shared().cloned());
-    if let Some(shared) = &shared {
-        shared.set_driving(true);
-        shared.parent.register(cx.waker());
-        let mut ready = [0u32; BATCH];
-        let mut nodes: [Option<NodeRef>; BATCH] = std::array::from_fn(|_| None);
-        let count = shared.take_ready(&mut ready);
-        let count = nursery
-            .state()
-            .children
-            .batch(&mut ready, count, &mut nodes);
-        for i in 0..count {
-            let Some(node) = nodes[i].take() else {
-                continue; // a stale wake of a child that is gone
-            };
-            if !budget_left() {
-                // The rest goes back to the front; the wake below yields and
-                // the next poll has a fresh budget.
-                shared.requeue_front(&ready[i..count]);
-                break;
-            }
-            let index = ready[i] as usize;
-            match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
-                Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(result)) => {
-                    let (name, foreground_done) = {
-                        let mut state = nursery.state();
-                        let name = state.children.remove(index);
-                        (name, state.children.foreground == 0)
-                    };
-                    if let Err(error) = result {
-                        nursery.fail(error, name);
-                    }
-                    if foreground_done {
-                        nursery.end_background_if_done(body.is_none());
-                    }
-                }
-                Err(payload) => {
-                    node.drop_future();
-                    nursery.state().children.remove(index);
-                    nursery.panicked(payload);
-                }
-            }
-        }
-    }
+        shared
+    });
 
     // One lock for the epilogue: cancellation, background children, the end.
     let mut state = nursery.state();
+    if let Guardian::Nursery { shields, .. } = guardian {
+        if let (None, Some(made)) = (&state.shields, shields.into_inner()) {
+            // a shielded section registered with this nursery for the first time
+            made.parent.register(cx.waker());
+            state.shields = Some(made);
+        }
+    }
+    let shields = state.shields.clone();
+    let shielded = |slot: u32| shields.as_ref().is_some_and(|s| s.active(slot));
     let mut dropped = Vec::new();
     if state.phase == Phase::Cancelling {
-        // Drop the body and every unshielded child, once.
+        // Drop the body and every unshielded child, once; a child with a
+        // shielded section running inside goes as soon as that ends.
         state.phase = Phase::Cancelled;
-        state
-            .children
-            .drain(|flags| flags & SHIELD == 0, &mut dropped);
+        let mut deferred = Vec::new();
+        state.children.drain(
+            |flags, slot| {
+                let cancel = flags & SHIELD == 0;
+                if cancel && shielded(slot) {
+                    deferred.push(slot);
+                }
+                cancel && !shielded(slot)
+            },
+            &mut dropped,
+        );
+        state.deferred = deferred;
         state.children.wake_all();
+    } else if state.phase == Phase::Cancelled && !state.deferred.is_empty() {
+        let deferred = std::mem::take(&mut state.deferred);
+        let (done, waiting): (Vec<u32>, Vec<u32>) =
+            deferred.into_iter().partition(|&slot| !shielded(slot));
+        state.deferred = waiting;
+        for slot in done {
+            state
+                .children
+                .drain_one(slot, |flags| flags & SHIELD == 0, &mut dropped);
+        }
     }
     let cancelled = state.phase >= Phase::Cancelling;
-    if !dropped.is_empty() || (cancelled && body.is_some()) {
+    let drop_body = cancelled && body.is_some() && !shielded(BODY);
+    if !dropped.is_empty() || drop_body {
         drop(state);
-        if cancelled {
+        if drop_body {
             body.set(None);
         }
         drop_all(dropped);
@@ -201,7 +249,7 @@ impl<E, K: Kind> Nursery<'_, E, K> {
             if body_done && state.children.foreground == 0 && state.children.live > 0 {
                 state
                     .children
-                    .drain(|flags| flags & BACKGROUND != 0, &mut dropped);
+                    .drain(|flags, _| flags & BACKGROUND != 0, &mut dropped);
             }
         }
         drop_all(dropped);
@@ -232,7 +280,7 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
         self.0.state().phase = Phase::Closed;
         loop {
             let mut dropped = Vec::new();
-            self.0.state().children.drain(|_| true, &mut dropped);
+            self.0.state().children.drain(|_, _| true, &mut dropped);
             if dropped.is_empty() {
                 break;
             }
