@@ -204,7 +204,6 @@ fn scopes_work_on_a_multi_thread_runtime() {
 #[derive(Debug, PartialEq)]
 enum JobError {
     TimedOut,
-    Failed,
 }
 
 impl From<TimedOut> for JobError {
