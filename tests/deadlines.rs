@@ -283,3 +283,68 @@ fn a_timeout_converts_into_anyhow() {
         assert_eq!(e.to_string(), "child `timeout` failed: the deadline passed");
     });
 }
+
+#[nursery(n, grace = Duration::from_secs(2))]
+async fn graceful(log: &std::sync::Mutex<Vec<String>>) -> Result<(), nursery::Errors<String>> {
+    // cleans up in 1 s: within the grace period
+    spawn!(async move {
+        n.cancelled().await;
+        sleep(Duration::from_secs(1)).await;
+        log.lock().unwrap().push("quick cleanup done".into());
+        Ok::<_, String>(())
+    });
+    // its cleanup fails: the error is kept
+    spawn!(async move {
+        n.cancelled().await;
+        sleep(Duration::from_millis(500)).await;
+        Err::<(), _>("cleanup failed".to_string())
+    });
+    // would take 5 s: dropped when the grace period ends
+    spawn!(async move {
+        n.cancelled().await;
+        sleep(Duration::from_secs(5)).await;
+        log.lock().unwrap().push("slow cleanup done (never)".into());
+        Ok::<_, String>(())
+    });
+    sleep(Duration::from_secs(3)).await;
+    n.cancel();
+    sleep(Duration::from_secs(100)).await; // the body is interrupted at once
+    Ok(())
+}
+
+#[test]
+fn a_grace_period_lets_children_clean_up_then_drops_them() {
+    paused().block_on(async {
+        let log = std::sync::Mutex::new(Vec::new());
+        let start = Instant::now();
+        let errors = graceful(&log).await.unwrap_err();
+        assert_eq!(errors.into_vec(), ["cleanup failed"]);
+        assert_eq!(*log.lock().unwrap(), ["quick cleanup done"]);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(5),
+            "cancel at 3 s, grace 2 s"
+        );
+    });
+}
+
+#[nursery(n, grace = Duration::from_secs(10))]
+async fn grace_ends_early(done: &Counter) {
+    spawn!(async move {
+        n.cancelled().await;
+        sleep(Duration::from_secs(1)).await;
+        done.add();
+    });
+    n.cancel();
+}
+
+#[test]
+fn a_grace_period_ends_when_every_child_is_done() {
+    paused().block_on(async {
+        let done = Counter::new();
+        let start = Instant::now();
+        grace_ends_early(&done).await;
+        assert_eq!(done.get(), 1);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    });
+}

@@ -272,3 +272,8 @@ impl<E: From<crate::TimedOut>> Future for TimeoutChild<E> {
             .map(|()| Err(E::from(crate::TimedOut)))
     }
 }
+
+/// `#[nursery(grace = …)]`: cancelled children get `grace` to clean up.
+pub fn set_grace<E, K: Kind>(nursery: &Nursery<'_, E, K>, grace: std::time::Duration) {
+    nursery.state().grace = Some(grace);
+}

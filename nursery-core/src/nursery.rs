@@ -95,6 +95,10 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) shields: Option<std::sync::Arc<crate::shield::Shields>>,
     /// Cancelled children waiting for a shielded section inside to end.
     pub(crate) deferred: Vec<u32>,
+    /// `#[nursery(grace = …)]`: how long cancelled children may clean up.
+    pub(crate) grace: Option<std::time::Duration>,
+    /// The end of the grace period, once it began.
+    pub(crate) grace_sleep: Option<crate::Sleep>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +106,9 @@ pub(crate) enum Phase {
     Running,
     /// Cancelled or failed; the driver has not yet dropped the children.
     Cancelling,
+    /// Cancelled, with a grace period: children may finish their cleanup
+    /// until it ends.
+    Grace,
     /// The driver dropped every unshielded child.
     Cancelled,
     /// Finished: nothing can be spawned any more.
@@ -123,6 +130,8 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 cancel_requested: false,
                 shields: None,
                 deferred: Vec::new(),
+                grace: None,
+                grace_sleep: None,
             }),
             _scope: PhantomData,
         }

@@ -168,6 +168,27 @@ where
     let shielded = |slot: u32| shields.as_ref().is_some_and(|s| s.active(slot));
     let mut dropped = Vec::new();
     if state.phase == Phase::Cancelling {
+        if let Some(grace) = state.grace {
+            // The grace period begins: children see `cancelled()` and may
+            // clean up until it ends; the body is interrupted now.
+            let timer = crate::timer::timer();
+            state.grace_sleep = Some(timer.sleep_until(timer.now() + grace));
+            state.phase = Phase::Grace;
+            state.children.wake_all();
+        }
+    }
+    if state.phase == Phase::Grace {
+        let ended = state.children.live == 0
+            || state
+                .grace_sleep
+                .as_mut()
+                .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if ended {
+            state.grace_sleep = None;
+            state.phase = Phase::Cancelling; // and on to dropping what is left
+        }
+    }
+    if state.phase == Phase::Cancelling {
         // Drop the body and every unshielded child, once; a child with a
         // shielded section running inside goes as soon as that ends.
         state.phase = Phase::Cancelled;

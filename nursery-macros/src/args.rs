@@ -13,6 +13,8 @@ pub(crate) struct Args {
     pub(crate) local: bool,
     /// `timeout = EXPR`: a deadline over the whole nursery.
     pub(crate) timeout: Option<(Ident, Expr)>,
+    /// `grace = EXPR`: how long cancelled children may clean up.
+    pub(crate) grace: Option<(Ident, Expr)>,
 }
 
 enum Arg {
@@ -52,7 +54,7 @@ impl Parse for Args {
                             &name,
                             format!(
                                 "unknown argument `{name}`: the nursery handle is already named `{first}`; \
-                                 the arguments are a handle name, `local` and `timeout = …`"
+                                 the arguments are a handle name, `local`, `timeout = …` and `grace = …`"
                             ),
                         ));
                     }
@@ -66,21 +68,26 @@ impl Parse for Args {
                     }
                     args.handle = Some(name);
                 }
-                Arg::Value(name, value) if name == "timeout" => {
-                    if args.timeout.is_some() {
+                Arg::Value(name, value) if name == "timeout" || name == "grace" => {
+                    let slot = if name == "timeout" {
+                        &mut args.timeout
+                    } else {
+                        &mut args.grace
+                    };
+                    if slot.is_some() {
                         return Err(syn::Error::new_spanned(
-                            name,
-                            "repeated argument `timeout`: write it once",
+                            &name,
+                            format!("repeated argument `{name}`: write it once"),
                         ));
                     }
-                    args.timeout = Some((name, value));
+                    *slot = Some((name, value));
                 }
                 Arg::Value(name, _) => {
                     return Err(syn::Error::new_spanned(
                         &name,
                         format!(
-                            "unknown argument `{name} = …`: `#[nursery]` takes a handle name, `local` \
-                             and `timeout = …`, as in `#[nursery(n, local, timeout = Duration::from_secs(5))]`"
+                            "unknown argument `{name} = …`: `#[nursery]` takes a handle name, `local`, \
+                             `timeout = …` and `grace = …`, as in `#[nursery(n, timeout = Duration::from_secs(5))]`"
                         ),
                     ));
                 }

@@ -97,6 +97,12 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             })
         }
     };
+    let grace = args.grace.as_ref().map(|(_, value)| {
+        let span = value.span();
+        quote_spanned! {span=>
+            ::nursery::__private::set_grace(#handle, #value);
+        }
+    });
     let stmts = &func.block.stmts;
     let run = match shape {
         Shape::Errors => quote! {
@@ -120,6 +126,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::new();
             let #handle = ::nursery::__private::handle(&#scope);
             #user_handle
+            #grace
             #timeout
             let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
             #run
