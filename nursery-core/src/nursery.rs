@@ -95,6 +95,10 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) shields: Option<std::sync::Arc<crate::shield::Shields>>,
     /// Cancelled children waiting for a shielded section inside to end.
     pub(crate) deferred: Vec<u32>,
+    /// Children that were queued when the nursery was cancelled: they still
+    /// get their poll (they were scheduled in the same round, as in trio),
+    /// so that failures that happen at once are all kept.
+    pub(crate) cancel_backlog: usize,
     /// `#[nursery(grace = …)]`: how long cancelled children may clean up.
     pub(crate) grace: Option<std::time::Duration>,
     /// The end of the grace period, once it began.
@@ -130,6 +134,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 cancel_requested: false,
                 shields: None,
                 deferred: Vec::new(),
+                cancel_backlog: 0,
                 grace: None,
                 grace_sleep: None,
             }),
@@ -305,6 +310,7 @@ impl<E, K: Kind> State<E, K> {
         if self.phase == Phase::Running {
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
+            self.cancel_backlog = self.children.queued();
             for waiter in self.cancel_waiters.drain(..) {
                 waiter.wake();
             }

@@ -35,6 +35,20 @@ pub(crate) struct Shared {
     /// The driver is inside its step: it looks at the queue before it
     /// returns, so a child queued now needs no wake of the parent.
     driving: AtomicBool,
+    /// The body's own waker fired: poll it (again, if within the step).
+    pub(crate) body_woken: AtomicBool,
+}
+
+/// The body's waker (from its second poll on): marks the body woken, so the
+/// driver polls it only then, and at once when a child it awaits finishes
+/// within the same step (a chain of nested nurseries unwinds in one pass).
+pub(crate) struct BodyWake(pub(crate) Arc<Shared>);
+
+impl futures_util::task::ArcWake for BodyWake {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.body_woken.store(true, Ordering::Release);
+        arc_self.0.wake_parent();
+    }
 }
 
 impl Shared {
@@ -131,6 +145,11 @@ impl Default for Registry {
 }
 
 impl Registry {
+    /// The shared wake queue, made if need be.
+    pub(crate) fn shared_or_init(&mut self) -> &Arc<Shared> {
+        self.shared.get_or_insert_with(Default::default)
+    }
+
     /// The shared wake queue, if any child was ever spawned.
     pub(crate) fn shared(&self) -> Option<&Arc<Shared>> {
         self.shared.as_ref()
@@ -194,6 +213,11 @@ impl Registry {
             *node = self.slots.get(index as usize).and_then(Slot::node).cloned();
         }
         count
+    }
+
+    /// How many children are queued to be polled (woken or fresh).
+    pub(crate) fn queued(&self) -> usize {
+        self.fresh.len() + self.shared.as_ref().map_or(0, |s| s.ready_len())
     }
 
     /// Whether children spawned since the driver last looked wait for it.

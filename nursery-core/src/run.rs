@@ -4,7 +4,9 @@
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 
 use crate::errors::Errors;
 use crate::kind::Kind;
@@ -12,7 +14,7 @@ use std::cell::{Cell, OnceCell};
 
 use crate::node::{BACKGROUND, NodeRef, SHIELD};
 use crate::nursery::{Nursery, Phase};
-use crate::registry::BATCH;
+use crate::registry::{BATCH, BodyWake, Shared};
 use crate::runtime::budget_left;
 use crate::shield::{self, BODY, Guardian};
 
@@ -37,7 +39,56 @@ where
     let mut body = pin!(Some(body));
     let mut absorb = Some(absorb);
     let mut value = None;
-    poll_fn(|cx| step(nursery, cx, body.as_mut(), &mut absorb, &mut value)).await
+    let mut body_waker = BodyWaker::default();
+    poll_fn(|cx| {
+        step(
+            nursery,
+            cx,
+            body.as_mut(),
+            &mut absorb,
+            &mut value,
+            &mut body_waker,
+        )
+    })
+    .await
+}
+
+/// How the body is woken: through the nursery's task for its first poll
+/// (an empty nursery allocates nothing), through its own waker after that.
+#[derive(Default)]
+struct BodyWaker {
+    polls: u32,
+    /// From the second poll on: the body's own waker, and its flag's home.
+    own: Option<(Arc<Shared>, Waker)>,
+}
+
+impl BodyWaker {
+    /// Whether the body should be polled now, and the waker to poll it with.
+    fn due(
+        &mut self,
+        nursery_shared: impl FnOnce() -> Arc<Shared>,
+        parent: &Waker,
+    ) -> Option<Waker> {
+        match (self.polls, &self.own) {
+            (0, _) => {
+                self.polls = 1;
+                Some(parent.clone())
+            }
+            (_, None) => {
+                // The second poll, whatever any flag says: the first one
+                // registered the parent's waker, this one registers its own.
+                let shared = nursery_shared();
+                let waker = futures_util::task::waker(Arc::new(BodyWake(shared.clone())));
+                self.own = Some((shared, waker.clone()));
+                self.polls = 2;
+                Some(waker)
+            }
+            (_, Some((shared, waker))) => shared
+                .body_woken
+                .swap(false, Ordering::AcqRel)
+                .then(|| waker.clone()),
+        }
+    }
 }
 
 fn step<E, K, B, T>(
@@ -46,6 +97,7 @@ fn step<E, K, B, T>(
     mut body: Pin<&mut Option<B>>,
     absorb: &mut Option<impl FnOnce(B::Output) -> Result<T, Errors<E>>>,
     value: &mut Option<T>,
+    body_waker: &mut BodyWaker,
 ) -> Poll<Ended<T, E>>
 where
     K: Kind,
@@ -77,30 +129,13 @@ where
     };
     let shielded = |slot: u32| shields_now.as_ref().is_some_and(|s| s.active(slot));
     let (shared, guardian) = shield::guarded(guardian, || {
-        // The body: polled whenever the nursery is, until it is done or dropped
-        // (when cancelled, only while a shielded section inside it runs).
-        if let Some(fut) = body.as_mut().as_pin_mut() {
-            if !cancelling || shielded(BODY) {
-                match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-                    Ok(Poll::Pending) => {}
-                    Ok(Poll::Ready(out)) => {
-                        body.set(None);
-                        let absorb = absorb.take().expect("the body completes once");
-                        match absorb(out) {
-                            Ok(v) => *value = Some(v),
-                            Err(errors) => {
-                                let mut state = nursery.state();
-                                Errors::extend(&mut state.errors, errors);
-                                state.request_cancel();
-                            }
-                        }
-                        nursery.end_background_if_done(true);
-                    }
-                    Err(payload) => {
-                        body.set(None);
-                        nursery.panicked(payload);
-                    }
-                }
+        // The body: polled when woken (the first two times, always), until it
+        // is done or dropped (when cancelled, only while a shielded section
+        // inside it runs).
+        if body.is_some() && (!cancelling || shielded(BODY)) {
+            let shared_of = || nursery.state().children.shared_or_init().clone();
+            if let Some(waker) = body_waker.due(shared_of, cx.waker()) {
+                poll_body(nursery, &waker, body.as_mut(), absorb, value);
             }
         }
 
@@ -111,11 +146,22 @@ where
             shared.parent.register(cx.waker());
             let mut ready = [0u32; BATCH];
             let mut nodes: [Option<NodeRef>; BATCH] = std::array::from_fn(|_| None);
-            let count = shared.take_ready(&mut ready);
-            let count = nursery
-                .state()
-                .children
-                .batch(&mut ready, count, &mut nodes);
+            let count = {
+                let mut state = nursery.state();
+                // While cancelling, only the backlog of children that were
+                // queued at the cancel still gets polled.
+                let limit = if state.phase == Phase::Cancelling {
+                    state.cancel_backlog.min(BATCH)
+                } else {
+                    BATCH
+                };
+                let count = shared.take_ready(&mut ready[..limit]);
+                let count = state.children.batch(&mut ready[..limit], count, &mut nodes);
+                if state.phase == Phase::Cancelling {
+                    state.cancel_backlog -= count;
+                }
+                count
+            };
             for i in 0..count {
                 let Some(node) = nodes[i].take() else {
                     continue; // a stale wake of a child that is gone
@@ -152,6 +198,16 @@ where
             }
         }
 
+        // A child that finished in this step woke the body (it awaited its
+        // handle): poll it now rather than through a wake of the whole task.
+        if body.is_some() && body_waker.polls >= 2 && nursery.state().phase < Phase::Cancelling {
+            if let Some(shared) = &shared {
+                if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
+                    shield::set_slot(BODY);
+                    poll_body(nursery, &waker, body.as_mut(), absorb, value);
+                }
+            }
+        }
         shared
     });
 
@@ -167,7 +223,11 @@ where
     let shields = state.shields.clone();
     let shielded = |slot: u32| shields.as_ref().is_some_and(|s| s.active(slot));
     let mut dropped = Vec::new();
-    if state.phase == Phase::Cancelling {
+    if state.children.queued() == 0 {
+        state.cancel_backlog = 0; // nothing left of it (some entries were stale)
+    }
+    let backlog_done = state.cancel_backlog == 0;
+    if state.phase == Phase::Cancelling && backlog_done {
         if let Some(grace) = state.grace {
             // The grace period begins: children see `cancelled()` and may
             // clean up until it ends; the body is interrupted now.
@@ -188,7 +248,7 @@ where
             state.phase = Phase::Cancelling; // and on to dropping what is left
         }
     }
-    if state.phase == Phase::Cancelling {
+    if state.phase == Phase::Cancelling && backlog_done {
         // Drop the body and every unshielded child, once; a child with a
         // shielded section running inside goes as soon as that ends.
         state.phase = Phase::Cancelled;
@@ -253,11 +313,49 @@ where
     // the parent itself; one queued before it is seen (the queue's lock
     // orders the two).
     shared.set_driving(false);
-    if shared.ready_len() > 0 || nursery.state().children.has_fresh() {
+    let body_woken = body.is_some() && shared.body_woken.load(Ordering::Acquire);
+    if body_woken || shared.ready_len() > 0 || nursery.state().children.has_fresh() {
         // Yield so other tasks run (and tokio's budget refills), then go on.
         cx.waker().wake_by_ref();
     }
     Poll::Pending
+}
+
+/// Polls the body once with `waker`: its value, its failures, or its panic.
+fn poll_body<E, K, B, T>(
+    nursery: &Nursery<'_, E, K>,
+    waker: &Waker,
+    mut body: Pin<&mut Option<B>>,
+    absorb: &mut Option<impl FnOnce(B::Output) -> Result<T, Errors<E>>>,
+    value: &mut Option<T>,
+) where
+    K: Kind,
+    B: Future,
+{
+    let Some(fut) = body.as_mut().as_pin_mut() else {
+        return;
+    };
+    let mut cx = Context::from_waker(waker);
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
+        Ok(Poll::Pending) => {}
+        Ok(Poll::Ready(out)) => {
+            body.set(None);
+            let absorb = absorb.take().expect("the body completes once");
+            match absorb(out) {
+                Ok(v) => *value = Some(v),
+                Err(errors) => {
+                    let mut state = nursery.state();
+                    Errors::extend(&mut state.errors, errors);
+                    state.request_cancel();
+                }
+            }
+            nursery.end_background_if_done(true);
+        }
+        Err(payload) => {
+            body.set(None);
+            nursery.panicked(payload);
+        }
+    }
 }
 
 impl<E, K: Kind> Nursery<'_, E, K> {
