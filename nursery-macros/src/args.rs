@@ -48,6 +48,12 @@ impl Parse for Args {
                     }
                     args.local = true;
                 }
+                Arg::Flag(name) if name == "timeout" || name == "grace" => {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        format!("`{name}` needs a value: `{name} = Duration::from_secs(5)`"),
+                    ));
+                }
                 Arg::Flag(name) => {
                     if let Some(first) = &args.handle {
                         return Err(syn::Error::new_spanned(

@@ -4,6 +4,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod args;
+#[cfg(test)]
+mod corpus_tests;
 mod expand;
 mod scope;
 mod spawn;

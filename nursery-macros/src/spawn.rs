@@ -35,6 +35,12 @@ impl Parse for SpawnArgs {
             ));
         }
         let fut: Expr = input.parse()?;
+        if let Expr::Let(let_expr) = &fut {
+            return Err(syn::Error::new_spanned(
+                let_expr,
+                "expected a future (`async { … }`, a call to an async fn), found a `let`",
+            ));
+        }
         let mut args = SpawnArgs {
             fut,
             name: None,
