@@ -283,7 +283,7 @@ where
         if drop_body {
             body.set(None);
         }
-        drop_all(dropped);
+        drop_all(nursery, dropped);
         nursery.end_background_if_done(body.is_none());
         state = nursery.state();
     }
@@ -371,7 +371,7 @@ impl<E, K: Kind> Nursery<'_, E, K> {
                     .drain(|flags, _| flags & BACKGROUND != 0, &mut dropped);
             }
         }
-        drop_all(dropped);
+        drop_all(self, dropped);
     }
 
     fn panicked(&self, payload: Box<dyn std::any::Any + Send>) {
@@ -385,9 +385,14 @@ impl<E, K: Kind> Nursery<'_, E, K> {
 
 /// Drops the futures of children taken out of the registry, with no lock
 /// held: their `Drop` may spawn or cancel.
-fn drop_all(children: Vec<NodeRef>) {
+/// A panic while dropping a child (its own `Drop`, or a nursery inside it
+/// resuming a panic of its own) is the nursery's panic, like one while
+/// polling it: it resumes once every child is gone.
+fn drop_all<E, K: Kind>(nursery: &Nursery<'_, E, K>, children: Vec<NodeRef>) {
     for child in &children {
-        child.drop_future();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| child.drop_future())) {
+            nursery.panicked(payload);
+        }
     }
 }
 
@@ -396,14 +401,31 @@ struct Teardown<'n, 'scope, E, K: Kind>(&'n Nursery<'scope, E, K>);
 
 impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
     fn drop(&mut self) {
-        self.0.state().phase = Phase::Closed;
+        {
+            // Dropped from outside: cancelled, as far as anyone asks.
+            let mut state = self.0.state();
+            if state.phase < Phase::Closed {
+                state.cancel_requested = true;
+            }
+            state.phase = Phase::Closed;
+        }
         loop {
             let mut dropped = Vec::new();
             self.0.state().children.drain(|_, _| true, &mut dropped);
             if dropped.is_empty() {
                 break;
             }
-            drop_all(dropped);
+            drop_all(self.0, dropped);
+        }
+        // A panic of this nursery that never got to resume (it was dropped
+        // from outside before it finished) resumes now, in whoever dropped
+        // it: a panic is never lost. Not while unwinding already: that
+        // panic goes on to the same caller.
+        let panic = self.0.state().panic.take();
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
         }
     }
 }
