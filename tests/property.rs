@@ -357,3 +357,80 @@ proptest! {
         check(&tree, |fut| rt.block_on(AssertUnwindSafe(fut).catch_unwind()))?;
     }
 }
+
+/// Trees the property test found bugs with, kept as fixed cases.
+mod regressions {
+    use super::*;
+
+    fn c(yields: u8, act: Act, shield: bool, background: bool) -> Child {
+        Child {
+            yields,
+            act,
+            shield,
+            background,
+        }
+    }
+
+    fn on_executor(tree: &[Child]) -> Result<(), TestCaseError> {
+        check(tree, |fut| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on(fut)))
+        })
+    }
+
+    #[test]
+    fn a_panic_in_a_nursery_inside_a_dropped_background_child_resumes() {
+        on_executor(&[
+            c(
+                0,
+                Act::Nest(vec![
+                    c(3, Act::Value, false, false),
+                    c(0, Act::Panic, false, false),
+                    c(3, Act::Value, true, false),
+                ]),
+                false,
+                true,
+            ),
+            c(0, Act::Value, false, false),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_panic_in_a_nursery_dropped_by_an_outer_failure_resumes() {
+        on_executor(&[
+            c(
+                1,
+                Act::Nest(vec![
+                    c(3, Act::Value, false, false),
+                    c(2, Act::Panic, false, false),
+                ]),
+                false,
+                false,
+            ),
+            c(2, Act::Fail, false, false),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_background_child_of_a_nursery_dropped_from_outside_is_cancelled() {
+        on_executor(&[
+            c(2, Act::CancelNursery, false, false),
+            c(
+                0,
+                Act::Nest(vec![
+                    c(
+                        0,
+                        Act::Nest(vec![c(2, Act::CancelNursery, false, false)]),
+                        false,
+                        false,
+                    ),
+                    c(2, Act::Value, false, true),
+                ]),
+                false,
+                false,
+            ),
+        ])
+        .unwrap();
+    }
+}
