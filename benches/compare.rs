@@ -31,16 +31,15 @@ fn multi_thread() -> Runtime {
 
 // ---- spawn_join: N trivial children (yield once, return a small integer) ----
 
+/// The child every system runs: the same future for all of them.
+async fn trivial(i: u64) -> u64 {
+    yield_now().await;
+    i & 7
+}
+
 #[nursery]
 async fn nursery_spawn_join(n: u64) -> u64 {
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            spawn!(async move {
-                yield_now().await;
-                i & 7
-            })
-        })
-        .collect();
+    let handles: Vec<_> = (0..n).map(|i| spawn!(trivial(i))).collect();
     let mut sum = 0;
     for h in handles {
         sum += h.await;
@@ -69,14 +68,7 @@ async fn nursery_spawn_sum(n: u64) -> u64 {
 
 async fn scope_spawn_join(n: u64) -> u64 {
     nursery::scope!(|_n| async {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                spawn!(async move {
-                    yield_now().await;
-                    i & 7
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..n).map(|i| spawn!(trivial(i))).collect();
         let mut sum = 0;
         for h in handles {
             sum += h.await;
@@ -90,10 +82,7 @@ async fn scope_spawn_join(n: u64) -> u64 {
 async fn fu_spawn_join(n: u64) -> u64 {
     let mut set = FuturesUnordered::new();
     for i in 0..n {
-        set.push(async move {
-            yield_now().await;
-            i & 7
-        });
+        set.push(trivial(i));
     }
     let mut sum = 0;
     while let Some(x) = set.next().await {
@@ -103,22 +92,16 @@ async fn fu_spawn_join(n: u64) -> u64 {
 }
 
 async fn join_all_spawn_join(n: u64) -> u64 {
-    futures::future::join_all((0..n).map(|i| async move {
-        yield_now().await;
-        i & 7
-    }))
-    .await
-    .into_iter()
-    .sum()
+    futures::future::join_all((0..n).map(trivial))
+        .await
+        .into_iter()
+        .sum()
 }
 
 async fn joinset_spawn_join(n: u64) -> u64 {
     let mut set = JoinSet::new();
     for i in 0..n {
-        set.spawn(async move {
-            yield_now().await;
-            i & 7
-        });
+        set.spawn(trivial(i));
     }
     let mut sum = 0;
     while let Some(x) = set.join_next().await {
@@ -128,14 +111,7 @@ async fn joinset_spawn_join(n: u64) -> u64 {
 }
 
 async fn tokio_spawn_join(n: u64) -> u64 {
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            tokio::spawn(async move {
-                yield_now().await;
-                i & 7
-            })
-        })
-        .collect();
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(trivial(i))).collect();
     let mut sum = 0;
     for h in handles {
         sum += h.await.unwrap();
@@ -145,14 +121,7 @@ async fn tokio_spawn_join(n: u64) -> u64 {
 
 async fn moro_spawn_join(n: u64) -> u64 {
     moro::async_scope!(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                scope.spawn(async move {
-                    yield_now().await;
-                    i & 7
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..n).map(|i| scope.spawn(trivial(i))).collect();
         let mut sum = 0;
         for h in handles {
             sum += h.await;
