@@ -80,3 +80,32 @@ on_every_runtime! {
         assert!(guards.all_dropped());
     }
 }
+
+#[nursery]
+async fn panics_while_a_shielded_child_runs(gate: futures::channel::oneshot::Receiver<()>) {
+    spawn!(
+        async move {
+            let _ = gate.await;
+        },
+        shield
+    );
+    spawn!(async {
+        yield_now().await;
+        panic!("recorded, not yet resumed");
+    });
+}
+
+#[test]
+fn dropping_a_nursery_with_a_recorded_panic_does_not_panic_in_drop() {
+    // its caller gave up (a timeout, `select!`): the panic hook has already
+    // reported the panic; `drop` must not panic
+    let (_gate, rx) = futures::channel::oneshot::channel();
+    let mut fut = Box::pin(panics_while_a_shielded_child_runs(rx));
+    for _ in 0..3 {
+        assert!(
+            poll_once(fut.as_mut()).is_pending(),
+            "the shielded child keeps it running"
+        );
+    }
+    drop(fut);
+}

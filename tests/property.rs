@@ -344,6 +344,38 @@ proptest! {
     }
 
     #[test]
+    fn trees_dropped_after_every_number_of_polls(tree in prop::collection::vec(child(), 0..8)) {
+        // drop the whole nursery after k polls, for every k until it ends
+        for k in 0..64 {
+            let log = Log::default();
+            let mut fut = nursery_of(&tree, &log, true, None);
+            let mut ended = false;
+            for _ in 0..k {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(fut.as_mut()))) {
+                    Ok(std::task::Poll::Pending) => {}
+                    _ => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            drop(fut);
+            let violations = log.violations.lock().unwrap().clone();
+            prop_assert!(violations.is_empty(), "k = {}: {:?}", k, violations);
+            prop_assert!(
+                log.guards.all_dropped(),
+                "k = {}: {} of {} children dropped",
+                k,
+                log.guards.dropped.get(),
+                log.guards.created.get()
+            );
+            if ended {
+                break;
+            }
+        }
+    }
+
+    #[test]
     fn trees_on_tokio_current_thread(tree in prop::collection::vec(child(), 0..8)) {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         check(&tree, |fut| rt.block_on(AssertUnwindSafe(fut).catch_unwind()))?;

@@ -390,10 +390,19 @@ impl<E, K: Kind> Nursery<'_, E, K> {
 /// polling it: it resumes once every child is gone.
 fn drop_all<E, K: Kind>(nursery: &Nursery<'_, E, K>, children: Vec<NodeRef>) {
     for child in &children {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| child.drop_future())) {
+        DROPPING_CHILDREN.with(|d| d.set(d.get() + 1));
+        let dropped = catch_unwind(AssertUnwindSafe(|| child.drop_future()));
+        DROPPING_CHILDREN.with(|d| d.set(d.get() - 1));
+        if let Err(payload) = dropped {
             nursery.panicked(payload);
         }
     }
+}
+
+thread_local! {
+    /// How many drivers are dropping children on this thread: a nursery
+    /// dropped inside one hands its unresumed panic to that driver.
+    static DROPPING_CHILDREN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Closes the nursery and drops every child left in it.
@@ -418,12 +427,15 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             drop_all(self.0, dropped);
         }
         // A panic of this nursery that never got to resume (it was dropped
-        // from outside before it finished) resumes now, in whoever dropped
-        // it: a panic is never lost. Not while unwinding already: that
-        // panic goes on to the same caller.
+        // from outside before it finished): if an enclosing nursery is
+        // dropping it, that nursery takes it over (and resumes it once its
+        // own children are gone), so a panic inside a structure is never
+        // lost. Dropped by any other caller (a timeout, `select!`), it does
+        // not panic in `drop`: the panic hook reported it when it happened.
         let panic = self.0.state().panic.take();
         if let Some(payload) = panic {
-            if !std::thread::panicking() {
+            let inside_a_nursery = DROPPING_CHILDREN.with(std::cell::Cell::get) > 0;
+            if inside_a_nursery && !std::thread::panicking() {
                 resume_unwind(payload);
             }
         }
