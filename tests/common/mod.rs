@@ -131,8 +131,15 @@ pub fn on_current_thread<F: Future>(fut: F) -> F::Output {
         .block_on(fut)
 }
 
+/// Runs `fut` on smol's executor (`async-executor`).
+pub fn on_smol<F: Future>(fut: F) -> F::Output {
+    let ex = async_executor::Executor::new();
+    futures_lite::future::block_on(ex.run(fut))
+}
+
 /// Defines each test once per runtime: `futures::executor::block_on`, tokio
-/// current-thread, and tokio multi-thread (inside `tokio::spawn`).
+/// current-thread, tokio multi-thread (inside `tokio::spawn`), and smol's
+/// executor.
 macro_rules! on_every_runtime {
     ($( $(#[$meta:meta])* async fn $name:ident() $body:block )*) => {
         mod futures_executor {
@@ -149,6 +156,11 @@ macro_rules! on_every_runtime {
             #[allow(unused_imports)]
             use super::*;
             $( $(#[$meta])* #[test] fn $name() { $crate::common::on_multi_thread(async $body) } )*
+        }
+        mod smol {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$meta])* #[test] fn $name() { $crate::common::on_smol(async $body) } )*
         }
     };
 }
