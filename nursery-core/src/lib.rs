@@ -4,7 +4,9 @@
 //! macros; this crate is its implementation.
 //!
 //! It depends on `futures-core`/`futures-util` and std only, and runs on any
-//! executor. It has no `unsafe` code.
+//! executor. Its only `unsafe` code is `node.rs`: a child's single
+//! allocation, with the invariants its `SAFETY` comments rely on stated at
+//! its top; borrowing children need none.
 #![deny(unsafe_code)] // allowed in `node.rs` only
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
