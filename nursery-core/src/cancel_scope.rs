@@ -189,6 +189,7 @@ impl CancelScope {
     /// cancelled first (then `fut` is dropped).
     pub fn run<F: Future>(&self, fut: F) -> Run<F> {
         Run {
+            shielded: self.is_shielded(),
             scope: self.clone(),
             fut: Some(Box::pin(fut)),
             sleep: None,
@@ -249,6 +250,8 @@ pub struct Run<F> {
     fut: Option<Pin<Box<F>>>,
     /// The timer for the deadline, and the version it was armed for.
     sleep: Option<(u64, Sleep)>,
+    /// Whether the scope is shielded (fixed when the scope was made).
+    shielded: bool,
     /// A shielded scope's registration with the guardians around it.
     registration: Option<Registration>,
 }
@@ -261,7 +264,7 @@ impl<F: Future> Future for Run<F> {
         if this.fut.is_none() {
             return Poll::Ready(None);
         }
-        if this.registration.is_none() && lock(&this.scope.inner).shield {
+        if this.shielded && this.registration.is_none() {
             this.registration = Some(shield::register());
         }
         loop {

@@ -220,11 +220,6 @@ impl Registry {
         self.fresh.len() + self.shared.as_ref().map_or(0, |s| s.ready_len())
     }
 
-    /// Whether children spawned since the driver last looked wait for it.
-    pub(crate) fn has_fresh(&self) -> bool {
-        !self.fresh.is_empty()
-    }
-
     /// Frees the slot of a child that ended; gives its name back.
     pub(crate) fn remove(&mut self, index: usize) -> Option<Cow<'static, str>> {
         let node = self.slots[index]

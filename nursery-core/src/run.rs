@@ -314,7 +314,7 @@ where
     // orders the two).
     shared.set_driving(false);
     let body_woken = body.is_some() && shared.body_woken.load(Ordering::Acquire);
-    if body_woken || shared.ready_len() > 0 || nursery.state().children.has_fresh() {
+    if body_woken || nursery.state().children.queued() > 0 {
         // Yield so other tasks run (and tokio's budget refills), then go on.
         cx.waker().wake_by_ref();
     }
