@@ -94,9 +94,10 @@
 
 #[doc(inline)]
 pub use nursery_core::{
-    Builder, CancelScope, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never, Nursery,
-    Outcome, Run, Sendable, Sleep, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet,
-    TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_timer,
+    Builder, CancelScope, CancelToken, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never,
+    Nursery, Outcome, ParallelBuilder, ParallelTask, Run, Sendable, Sleep, SpawnError, Spawner,
+    SpawnerAlreadySet, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet, TokenCancelled,
+    TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_spawner, set_timer,
 };
 
 #[cfg(feature = "tokio")]
@@ -168,6 +169,10 @@ pub use nursery_macros::nursery;
 ///   cancelled; the nursery waits for it.
 /// * `background`: cancelled once the body and every other child have
 ///   finished (a heartbeat).
+/// * `parallel`: runs as a task of the runtime, on another worker thread
+///   (the child must be `Send + 'static`; see [`ParallelBuilder`]). Starting
+///   it can fail — no spawner is known — so `spawn!(fut, parallel)` gives
+///   `Result<Task<_>, SpawnError>`: write `spawn!(fut, parallel)?`.
 ///
 /// # Examples
 ///

@@ -100,6 +100,20 @@ impl<E> From<E> for Errors<E> {
     }
 }
 
+/// `spawn!(…, parallel)?` in a body whose errors are `std::io::Error`.
+impl From<crate::SpawnError> for Errors<std::io::Error> {
+    fn from(error: crate::SpawnError) -> Self {
+        Errors::from(std::io::Error::from(error))
+    }
+}
+
+/// `spawn!(…, parallel)?` in a body whose errors are boxed.
+impl From<crate::SpawnError> for Errors<Box<dyn std::error::Error + Send + Sync>> {
+    fn from(error: crate::SpawnError) -> Self {
+        Errors::from(Box::<dyn std::error::Error + Send + Sync>::from(error))
+    }
+}
+
 impl<E> IntoIterator for Errors<E> {
     type Item = E;
     type IntoIter = std::vec::IntoIter<E>;

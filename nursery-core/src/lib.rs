@@ -17,6 +17,7 @@ pub mod kind;
 mod node;
 mod nursery;
 mod outcome;
+mod parallel;
 mod registry;
 mod run;
 mod runtime;
@@ -25,6 +26,7 @@ mod start;
 mod sync;
 mod task;
 mod timer;
+mod token;
 
 #[doc(hidden)]
 pub mod __private;
@@ -33,10 +35,12 @@ pub use crate::cancel_scope::{CancelScope, Run};
 pub use crate::deadline::{TimedOut, fail_after, fail_at, move_on_after, move_on_at};
 pub use crate::errors::{Closed, Errors, Iter};
 pub use crate::kind::{Local, Sendable};
-pub use crate::nursery::{Builder, Cancelled, Nursery};
+pub use crate::nursery::{Builder, Cancelled, Nursery, ParallelBuilder};
 pub use crate::outcome::{HasOutput, Never, Outcome};
+pub use crate::parallel::{ParallelTask, SpawnError, Spawner, SpawnerAlreadySet, set_spawner};
 pub use crate::start::{Started, TaskStatus};
 pub use crate::task::{Task, TryJoin};
 #[cfg(feature = "tokio")]
 pub use crate::timer::TokioTimer;
 pub use crate::timer::{Sleep, Timer, TimerAlreadySet, set_timer};
+pub use crate::token::{CancelToken, TokenCancelled};

@@ -13,10 +13,12 @@ use crate::errors::{Closed, Errors};
 use crate::kind::{Accepts, Kind, Sendable};
 use crate::node::NodeRef;
 use crate::outcome::Outcome;
+use crate::parallel::{SpawnError, Spawner};
 use crate::registry::{Options, Registry};
 use crate::start::{Started, TaskStatus};
 use crate::sync::lock;
 use crate::task::Task;
+use crate::token::CancelToken;
 
 /// A nursery: the scope its children live in.
 ///
@@ -103,6 +105,10 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) grace: Option<std::time::Duration>,
     /// The end of the grace period, once it began.
     pub(crate) grace_sleep: Option<crate::Sleep>,
+    /// Where `parallel` children run, if given with `set_spawner`.
+    spawner: Option<std::sync::Arc<dyn Spawner>>,
+    /// The state behind `cancel_token()`, once one was asked for.
+    pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,6 +143,8 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 cancel_backlog: 0,
                 grace: None,
                 grace_sleep: None,
+                spawner: None,
+                token: None,
             }),
             _scope: PhantomData,
         }
@@ -272,6 +280,37 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         Cancelled { nursery: self }
     }
 
+    /// The nursery's cancellation as an owned, `'static` [`CancelToken`]:
+    /// for `parallel` children, which cannot borrow the nursery, to see it
+    /// cancelling (`token.cancelled().await`) or to cancel it.
+    pub fn cancel_token(&self) -> CancelToken {
+        let mut state = self.state();
+        let cancelled = state.cancel_requested;
+        let parent = state.parent.clone();
+        let inner = state.token.get_or_insert_with(|| {
+            let inner = std::sync::Arc::new(crate::token::Inner::default());
+            if let Some(parent) = &parent {
+                inner.driver.register(parent);
+            }
+            if cancelled {
+                inner.mark_cancelled();
+            }
+            inner
+        });
+        CancelToken::new(std::sync::Arc::clone(inner))
+    }
+
+    /// Gives this nursery the [`Spawner`] its `parallel` children run on,
+    /// in place of the process-wide one ([`set_spawner`](crate::set_spawner))
+    /// or the current tokio runtime. Children already started keep theirs.
+    ///
+    /// # Examples
+    ///
+    /// See [`Spawner`].
+    pub fn set_spawner(&self, spawner: impl Spawner) {
+        self.state().spawner = Some(std::sync::Arc::new(spawner));
+    }
+
     pub(crate) fn fail(&self, error: E, task: Option<Cow<'static, str>>) {
         let mut state = self.state();
         Errors::push(&mut state.errors, error, task);
@@ -287,6 +326,20 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         F: Future + 'scope,
         F::Output: Outcome<E>,
         K: Accepts<'scope, F, E>,
+    {
+        self.insert_node(fut, options)
+    }
+
+    /// `insert` without the `Accepts` bound: for children whose `Send`-ness
+    /// the caller's own bounds already guarantee (a parallel child's proxy).
+    fn insert_node<F>(
+        &self,
+        fut: F,
+        options: Options,
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    where
+        F: Future + 'scope,
+        F::Output: Outcome<E>,
     {
         let mut state = self.state();
         match state.phase {
@@ -313,6 +366,9 @@ impl<E, K: Kind> State<E, K> {
             self.cancel_backlog = self.children.queued();
             for waiter in self.cancel_waiters.drain(..) {
                 waiter.wake();
+            }
+            if let Some(token) = &self.token {
+                token.mark_cancelled();
             }
         }
     }
@@ -360,6 +416,13 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         self.options.background = true;
         self.options.shield = false;
         self
+    }
+
+    /// Makes the child a `parallel` one: it runs as a task of the runtime,
+    /// on another worker thread, so it must be `Send + 'static`. See
+    /// [`ParallelBuilder`].
+    pub fn parallel(self) -> ParallelBuilder<'n, 'scope, E, K> {
+        ParallelBuilder { inner: self }
     }
 
     /// Starts the child; see [`Nursery::spawn`].
@@ -437,5 +500,138 @@ impl<E, K: Kind> Future for Cancelled<'_, '_, E, K> {
 impl<E, K: Kind> fmt::Debug for Cancelled<'_, '_, E, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cancelled").finish_non_exhaustive()
+    }
+}
+
+/// Spawns a `parallel` child: made by [`Builder::parallel`]; what
+/// `spawn!(fut, parallel)` uses.
+///
+/// A parallel child runs as a task of the runtime, on any of its worker
+/// threads, and keeps every promise of a nursery's child: the nursery waits
+/// for it, its failure cancels its siblings (and theirs cancels it), its
+/// error is collected, its panic resumes in the nursery's caller, `shield`,
+/// `background`, `name` and its task handle work as for a local child. When
+/// it is cancelled — or the whole nursery future is dropped — its future is
+/// dropped before the nursery goes on (if a worker is polling it at that
+/// moment, after that poll returns); nothing of it is left running.
+///
+/// It runs on the nursery's [`Spawner`]: the one given with
+/// [`Nursery::set_spawner`], else the process-wide one, else (feature
+/// `tokio`) the tokio runtime the nursery runs on. With none of these,
+/// spawning gives [`SpawnError::NoSpawner`].
+///
+/// A parallel child cannot borrow the nursery: it learns of cancellation
+/// through [`Nursery::cancel_token`]. A `CancelScope::shielded()` section
+/// inside it is not seen by its nursery (it runs on another thread): shield
+/// the whole child with [`ParallelBuilder::shield`] instead.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn};
+///
+/// #[nursery(n)]
+/// async fn squares(pool: futures::executor::ThreadPool) -> Result<u64, nursery::Errors<std::io::Error>> {
+///     n.set_spawner(pool); // not needed on tokio (feature `tokio`)
+///     let tasks: Vec<_> = (1..=4u64)
+///         .map(|i| spawn!(async move { Ok(i * i) }, parallel))
+///         .collect::<Result<_, _>>()?;
+///     let mut sum = 0;
+///     for task in tasks {
+///         sum += task.await;
+///     }
+///     Ok(sum)
+/// }
+///
+/// let pool = futures::executor::ThreadPool::new().unwrap();
+/// assert_eq!(futures::executor::block_on(squares(pool)).unwrap(), 30);
+/// ```
+#[must_use = "a builder does nothing until `spawn` is called"]
+pub struct ParallelBuilder<'n, 'scope, E, K: Kind = Sendable> {
+    inner: Builder<'n, 'scope, E, K>,
+}
+
+impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
+    /// Names the child; see [`Builder::name`].
+    pub fn name(self, name: impl Into<Cow<'static, str>>) -> Self {
+        ParallelBuilder {
+            inner: self.inner.name(name),
+        }
+    }
+
+    /// Shields the child; see [`Builder::shield`].
+    pub fn shield(self) -> Self {
+        ParallelBuilder {
+            inner: self.inner.shield(),
+        }
+    }
+
+    /// Makes the child a background child; see [`Builder::background`].
+    pub fn background(self) -> Self {
+        ParallelBuilder {
+            inner: self.inner.background(),
+        }
+    }
+
+    /// Starts the child on the nursery's spawner.
+    ///
+    /// A nursery that is cancelling drops `fut` without running it and
+    /// gives a handle with no value, as [`Nursery::spawn`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NoSpawner`] when no spawner is known,
+    /// [`SpawnError::Rejected`] when it refuses the task,
+    /// [`SpawnError::Closed`] when the nursery has finished. In each case
+    /// `fut` is dropped without being polled.
+    pub fn spawn<F>(self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome<E> + Send + 'static,
+    {
+        let nursery = self.inner.nursery;
+        let options = self.inner.options;
+        let spawner = {
+            let state = nursery.state();
+            match state.phase {
+                Phase::Closed => return Err(SpawnError::Closed),
+                Phase::Cancelling | Phase::Cancelled if !options.shield => {
+                    drop(state);
+                    drop(fut); // never polled, as for a local child
+                    return Ok(Task::new(None));
+                }
+                _ => {}
+            }
+            crate::parallel::choose(state.spawner.as_ref())?
+        };
+        let proxy = crate::parallel::start(spawner, fut, options.name.clone())?;
+        // The proxy is `Send` because `fut` and its output are, whatever `K`.
+        Ok(nursery.insert_node(proxy, options)?)
+    }
+
+    /// Starts `f(status)` as a parallel child and waits until it calls
+    /// [`TaskStatus::started`]; see [`Builder::start`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ParallelBuilder::spawn`].
+    pub fn start<T, F, Fut>(self, f: F) -> Result<Started<T>, SpawnError>
+    where
+        T: Send + 'static,
+        F: FnOnce(TaskStatus<T>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome<E> + Send + 'static,
+    {
+        let (status, started) = crate::start::status(self.inner.options.name.clone());
+        self.spawn(f(status))?;
+        Ok(started)
+    }
+}
+
+impl<E, K: Kind> fmt::Debug for ParallelBuilder<'_, '_, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParallelBuilder")
+            .field("options", &self.inner.options)
+            .finish()
     }
 }

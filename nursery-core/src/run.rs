@@ -116,6 +116,12 @@ where
         if let Some(shields) = &state.shields {
             shields.parent.register(cx.waker());
         }
+        if let Some(token) = &state.token {
+            token.driver.register(cx.waker());
+            if token.requested() {
+                state.request_cancel();
+            }
+        }
         (
             state.children.shared().cloned(),
             state.phase >= Phase::Cancelling,

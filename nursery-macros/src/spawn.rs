@@ -25,6 +25,7 @@ pub(crate) struct SpawnArgs {
     name: Option<Expr>,
     shield: Option<Ident>,
     background: Option<Ident>,
+    parallel: Option<Ident>,
 }
 
 impl Parse for SpawnArgs {
@@ -46,6 +47,7 @@ impl Parse for SpawnArgs {
             name: None,
             shield: None,
             background: None,
+            parallel: None,
         };
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -100,18 +102,23 @@ impl Parse for SpawnArgs {
                     *this = Some(option);
                 }
                 "parallel" => {
-                    return Err(syn::Error::new_spanned(
-                        &option,
-                        "`parallel` children are not available in this version of `nursery`: \
-                         remove `parallel` to run the child in the nursery's own task",
-                    ));
+                    if input.peek(Token![=]) {
+                        return Err(syn::Error::new_spanned(
+                            &option,
+                            "`parallel` takes no value: write `parallel` alone",
+                        ));
+                    }
+                    if args.parallel.is_some() {
+                        return Err(repeated());
+                    }
+                    args.parallel = Some(option);
                 }
                 _ => {
                     return Err(syn::Error::new_spanned(
                         &option,
                         format!(
                             "unknown option `{option}`: the options are `name = \"…\"`, \
-                             `shield` and `background`"
+                             `shield`, `background` and `parallel`"
                         ),
                     ));
                 }
@@ -183,9 +190,24 @@ pub(crate) fn expand(
     if let Some(background) = &args.background {
         builder = quote_spanned!(background.span()=> #builder.background());
     }
+    if let Some(parallel) = &args.parallel {
+        builder = quote_spanned!(parallel.span()=> #builder.parallel());
+    }
     if verb == Verb::Start {
         // The closure is called with the `TaskStatus`; `start!` awaits, like
         // `join!`, and evaluates to the value passed to `started`.
+        if args.parallel.is_some() {
+            // Starting can fail: `Result<T, SpawnError>`.
+            return quote! {
+                {
+                    #path!(@#marker);
+                    match #builder.start(#fut) {
+                        ::core::result::Result::Ok(started) => ::core::result::Result::Ok(started.await),
+                        ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                    }
+                }
+            };
+        }
         return quote! {
             {
                 #path!(@#marker);

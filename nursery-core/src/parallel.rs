@@ -1,0 +1,382 @@
+//! `parallel` children: a child that runs as a runtime task on another worker
+//! thread, tracked in its nursery through a local stand-in (its *proxy*).
+//!
+//! The child's future lives in an allocation shared by the two sides:
+//!
+//! * the runtime task ([`Remote`]'s task side) polls it under a mutex, with
+//!   panics caught, and stores the output for the proxy;
+//! * the proxy is an ordinary local child of the nursery: it completes with
+//!   the child's output (so errors, panics, names, handles, `shield` and
+//!   `background` work as for any child), and when the nursery drops it —
+//!   cancellation, the drop of the whole nursery future — it takes the
+//!   child's future out of the mutex and drops it *before the drop returns*.
+//!   If a worker is polling the child at that moment, the drop waits for
+//!   that poll to end. So no parallel child outlives its nursery, not even by
+//!   one poll; the runtime task, which then holds nothing of the child's, is
+//!   woken and ends at its next poll.
+//!
+//! No `unsafe`: the child's future is boxed inside the shared allocation so
+//! that it can be polled through the mutex.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+
+use futures_util::task::AtomicWaker;
+
+use crate::sync::lock;
+
+/// Where `parallel` children run: something that starts a `Send + 'static`
+/// task on a runtime's worker threads.
+///
+/// Provided: every [`futures::task::Spawn`](futures_util::task::Spawn) (such
+/// as `futures::executor::ThreadPool`), and — with the `tokio` feature —
+/// the tokio runtime the nursery runs on, found without any set-up. Give a
+/// nursery another one with [`Nursery::set_spawner`](crate::Nursery::set_spawner),
+/// or the whole process with [`set_spawner`].
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn};
+///
+/// #[nursery(n)]
+/// async fn sum(pool: futures::executor::ThreadPool) -> Result<u64, nursery::Errors<nursery::SpawnError>> {
+///     n.set_spawner(pool);
+///     let a = spawn!(async { (1..=1000u64).sum::<u64>() }, parallel)?;
+///     let b = spawn!(async { (1001..=2000u64).sum::<u64>() }, parallel)?;
+///     Ok(a.await + b.await)
+/// }
+///
+/// let pool = futures::executor::ThreadPool::new().unwrap();
+/// assert_eq!(futures::executor::block_on(sum(pool)).unwrap(), 2001000);
+/// ```
+pub trait Spawner: Send + Sync + 'static {
+    /// Starts `task` on the runtime. The task is the child, wrapped: the
+    /// runtime polls it until it completes and then drops it.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Rejected`] if the runtime will not run it (it shut
+    /// down).
+    fn spawn(&self, task: ParallelTask) -> Result<(), SpawnError>;
+}
+
+impl<S> Spawner for S
+where
+    S: futures_util::task::Spawn + Send + Sync + 'static,
+{
+    fn spawn(&self, task: ParallelTask) -> Result<(), SpawnError> {
+        self.spawn_obj(futures_util::task::FutureObj::new(task.0))
+            .map_err(|e| SpawnError::Rejected(e.to_string().into()))
+    }
+}
+
+/// A `parallel` child, wrapped for a [`Spawner`]: a `Send + 'static` future
+/// of `()`.
+#[must_use = "a spawner must run the task it is given"]
+pub struct ParallelTask(Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+
+impl Future for ParallelTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for ParallelTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParallelTask").finish_non_exhaustive()
+    }
+}
+
+static SPAWNER: OnceLock<Arc<dyn Spawner>> = OnceLock::new();
+
+/// Sets the process-wide spawner for `parallel` children, used by every
+/// nursery that was not given one with
+/// [`Nursery::set_spawner`](crate::Nursery::set_spawner). Done once; with
+/// the `tokio` feature, there is no need on tokio (the current runtime is
+/// used when no spawner is set).
+///
+/// # Errors
+///
+/// [`SpawnerAlreadySet`] if one was set before.
+///
+/// # Examples
+///
+/// ```standalone_crate
+/// let pool = futures::executor::ThreadPool::new().unwrap();
+/// nursery::set_spawner(pool).unwrap();
+/// let out = futures::executor::block_on(nursery::scope!(|n| async {
+///     let task = n.builder().parallel().spawn(async { Ok::<_, std::io::Error>(7) })?;
+///     Ok(task.await)
+/// }));
+/// assert_eq!(out.unwrap(), 7);
+/// ```
+pub fn set_spawner(spawner: impl Spawner) -> Result<(), SpawnerAlreadySet> {
+    SPAWNER
+        .set(Arc::new(spawner))
+        .map_err(|_| SpawnerAlreadySet)
+}
+
+/// The error of [`set_spawner`] when a spawner was set before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpawnerAlreadySet;
+
+impl fmt::Display for SpawnerAlreadySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a process-wide spawner for `parallel` children was already set")
+    }
+}
+
+impl std::error::Error for SpawnerAlreadySet {}
+
+/// Why a `parallel` child could not be started. The child was not started
+/// (its future is dropped, never polled); nothing was added to the nursery.
+///
+/// It converts into `std::io::Error` (and, as a `std::error::Error`, into
+/// `anyhow::Error` or a boxed error), so `spawn!(…, parallel)?` works in
+/// most bodies.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn, SpawnError};
+///
+/// // futures' `block_on` is not a runtime with worker threads, and no
+/// // spawner was given: `parallel` says so instead of running the child.
+/// #[nursery]
+/// async fn run() -> Result<(), nursery::Errors<SpawnError>> {
+///     let err = spawn!(async {}, parallel).unwrap_err();
+///     assert!(matches!(err, SpawnError::NoSpawner));
+///     assert!(err.to_string().contains("set_spawner"));
+///     Ok(())
+/// }
+///
+/// futures::executor::block_on(run()).unwrap();
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// No spawner is known: the nursery was not given one, none was set for
+    /// the process, and (with the `tokio` feature) it is not running inside
+    /// a tokio runtime.
+    NoSpawner,
+    /// The spawner refused the task (its runtime shut down).
+    Rejected(Cow<'static, str>),
+    /// The nursery has already finished.
+    Closed,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::NoSpawner => f.write_str(
+                "no spawner for a `parallel` child: run the nursery inside a tokio runtime \
+                 (with the `tokio` feature of `nursery`), or give it one with \
+                 `Nursery::set_spawner` or `nursery::set_spawner` (any `futures::task::Spawn`, \
+                 such as `futures::executor::ThreadPool`), or drop `parallel` to run the \
+                 child in the nursery's own task",
+            ),
+            SpawnError::Rejected(why) => {
+                write!(f, "the spawner refused the `parallel` child: {why}")
+            }
+            SpawnError::Closed => {
+                f.write_str("the nursery has already finished: no child can be spawned into it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<crate::Closed> for SpawnError {
+    fn from(_: crate::Closed) -> Self {
+        SpawnError::Closed
+    }
+}
+
+impl From<SpawnError> for std::io::Error {
+    fn from(error: SpawnError) -> Self {
+        std::io::Error::other(error)
+    }
+}
+
+/// The spawner a nursery uses: its own, else the process's, else (feature
+/// `tokio`) the current tokio runtime.
+pub(crate) enum Chosen {
+    Dyn(Arc<dyn Spawner>),
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::runtime::Handle),
+}
+
+pub(crate) fn choose(own: Option<&Arc<dyn Spawner>>) -> Result<Chosen, SpawnError> {
+    if let Some(own) = own.or_else(|| SPAWNER.get()) {
+        return Ok(Chosen::Dyn(Arc::clone(own)));
+    }
+    #[cfg(feature = "tokio")]
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        return Ok(Chosen::Tokio(handle));
+    }
+    Err(SpawnError::NoSpawner)
+}
+
+/// What the two sides share.
+struct Remote<F: Future> {
+    /// The child's future: taken when it completes, or by the proxy's drop.
+    fut: Mutex<Option<Pin<Box<F>>>>,
+    /// Its output, until the proxy takes it.
+    out: Mutex<Out<F::Output>>,
+    /// The runtime task, to wake once the proxy took the future away.
+    task: AtomicWaker,
+    /// The proxy, to wake when the output is in.
+    proxy: AtomicWaker,
+}
+
+enum Out<T> {
+    Pending,
+    Value(T),
+    Panicked(Box<dyn Any + Send>),
+    /// The runtime dropped the task before the child completed.
+    Abandoned,
+    Taken,
+}
+
+/// The runtime task's side.
+struct RemoteTask<F: Future>(Arc<Remote<F>>);
+
+impl<F> Future for RemoteTask<F>
+where
+    F: Future,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let remote = &*self.0;
+        let mut slot = lock(&remote.fut);
+        let Some(fut) = slot.as_mut() else {
+            return Poll::Ready(()); // aborted by the proxy, or done
+        };
+        // Registered before the poll: a proxy that takes the future after we
+        // release the lock finds this waker.
+        remote.task.register(cx.waker());
+        let out = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(value)) => Out::Value(value),
+            Err(payload) => Out::Panicked(payload),
+        };
+        // The child ends here, on its worker, before anyone learns its output.
+        let fut = slot.take();
+        drop(slot);
+        let dropped = catch_unwind(AssertUnwindSafe(|| drop(fut)));
+        let out = match (out, dropped) {
+            (out, Ok(())) => out,
+            (Out::Panicked(payload), Err(_)) | (_, Err(payload)) => Out::Panicked(payload),
+        };
+        *lock(&remote.out) = out;
+        remote.proxy.wake();
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future> Drop for RemoteTask<F> {
+    fn drop(&mut self) {
+        // Dropped by the runtime before the child completed (it shut down):
+        // the child goes now, and the proxy is told.
+        let fut = lock(&self.0.fut).take();
+        if fut.is_some() {
+            drop(fut);
+            *lock(&self.0.out) = Out::Abandoned;
+            self.0.proxy.wake();
+        }
+    }
+}
+
+/// The nursery's side: a local child that completes with the parallel
+/// child's output.
+pub(crate) struct Proxy<F: Future> {
+    remote: Arc<Remote<F>>,
+    name: Option<Cow<'static, str>>,
+}
+
+impl<F: Future> Proxy<F> {
+    fn take(&self) -> Option<F::Output> {
+        let out = {
+            let mut out = lock(&self.remote.out);
+            if matches!(*out, Out::Pending) {
+                return None;
+            }
+            std::mem::replace(&mut *out, Out::Taken)
+        };
+        match out {
+            Out::Value(value) => Some(value),
+            Out::Panicked(payload) => resume_unwind(payload),
+            Out::Abandoned => panic!(
+                "the runtime dropped parallel child {} before it completed (did the runtime shut \
+                 down while the nursery was still running?)",
+                self.name
+                    .as_deref()
+                    .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{n}`")),
+            ),
+            Out::Pending | Out::Taken => unreachable!("a proxy completes once"),
+        }
+    }
+}
+
+impl<F: Future> Future for Proxy<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if let Some(out) = self.take() {
+            return Poll::Ready(out);
+        }
+        self.remote.proxy.register(cx.waker());
+        match self.take() {
+            Some(out) => Poll::Ready(out),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<F: Future> Drop for Proxy<F> {
+    fn drop(&mut self) {
+        // Waits for a poll in progress on a worker, then drops the child
+        // here: when this returns, the child is gone.
+        let fut = lock(&self.remote.fut).take();
+        if fut.is_some() {
+            drop(fut);
+            self.remote.task.wake(); // the runtime task ends at its next poll
+        }
+    }
+}
+
+/// Starts `fut` on `spawner`; the proxy to insert into the nursery.
+pub(crate) fn start<F>(
+    spawner: Chosen,
+    fut: F,
+    name: Option<Cow<'static, str>>,
+) -> Result<Proxy<F>, SpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let remote = Arc::new(Remote {
+        fut: Mutex::new(Some(Box::pin(fut))),
+        out: Mutex::new(Out::Pending),
+        task: AtomicWaker::new(),
+        proxy: AtomicWaker::new(),
+    });
+    let task = RemoteTask(Arc::clone(&remote));
+    match spawner {
+        Chosen::Dyn(spawner) => spawner.spawn(ParallelTask(Box::pin(task)))?,
+        #[cfg(feature = "tokio")]
+        Chosen::Tokio(handle) => drop(handle.spawn(task)),
+    }
+    Ok(Proxy { remote, name })
+}

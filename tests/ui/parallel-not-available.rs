@@ -1,8 +1,0 @@
-use nursery::{nursery, spawn};
-
-#[nursery]
-async fn f() {
-    spawn!(async {}, parallel);
-}
-
-fn main() {}
