@@ -221,6 +221,16 @@ where
     fut
 }
 
+/// `spawn!(fut, parallel)`: the child must be `Send + 'static`; checked here,
+/// at the user's expression, so that a borrow is reported there.
+#[inline]
+pub fn parallel_child<F>(fut: F) -> F
+where
+    F: Future + Send + 'static,
+{
+    fut
+}
+
 /// `#[nursery(timeout = …)]`: a background child named `timeout` that fails
 /// with `E::from(TimedOut)` once `timeout` has passed since its first poll.
 pub fn spawn_timeout<'scope, E, K>(nursery: &Nursery<'scope, E, K>, timeout: std::time::Duration)

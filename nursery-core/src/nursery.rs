@@ -107,6 +107,9 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) grace_sleep: Option<crate::Sleep>,
     /// Where `parallel` children run, if given with `set_spawner`.
     spawner: Option<std::sync::Arc<dyn Spawner>>,
+    /// Failures of parallel children dropped after they completed, once a
+    /// parallel child was spawned.
+    pub(crate) late: Option<std::sync::Arc<crate::parallel::Late<E>>>,
     /// The state behind `cancel_token()`, once one was asked for.
     pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
@@ -144,6 +147,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 grace: None,
                 grace_sleep: None,
                 spawner: None,
+                late: None,
                 token: None,
             }),
             _scope: PhantomData,
@@ -588,11 +592,12 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     where
         F: Future + Send + 'static,
         F::Output: Outcome<E> + Send + 'static,
+        E: 'scope,
     {
         let nursery = self.inner.nursery;
         let options = self.inner.options;
-        let spawner = {
-            let state = nursery.state();
+        let (spawner, late) = {
+            let mut state = nursery.state();
             match state.phase {
                 Phase::Closed => return Err(SpawnError::Closed),
                 Phase::Cancelling | Phase::Cancelled if !options.shield => {
@@ -602,9 +607,11 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
                 }
                 _ => {}
             }
-            crate::parallel::choose(state.spawner.as_ref())?
+            let spawner = crate::parallel::choose(state.spawner.as_ref())?;
+            let late = std::sync::Arc::clone(state.late.get_or_insert_with(Default::default));
+            (spawner, late)
         };
-        let proxy = crate::parallel::start(spawner, fut, options.name.clone())?;
+        let proxy = crate::parallel::start(spawner, fut, options.name.clone(), late)?;
         // The proxy is `Send` because `fut` and its output are, whatever `K`.
         Ok(nursery.insert_node(proxy, options)?)
     }
@@ -621,6 +628,7 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         F: FnOnce(TaskStatus<T>) -> Fut,
         Fut: Future + Send + 'static,
         Fut::Output: Outcome<E> + Send + 'static,
+        E: 'scope,
     {
         let (status, started) = crate::start::status(self.inner.options.name.clone());
         self.spawn(f(status))?;

@@ -29,6 +29,7 @@ use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 
+use crate::outcome::Outcome;
 use crate::sync::lock;
 
 /// Where `parallel` children run: something that starts a `Send + 'static`
@@ -271,15 +272,16 @@ where
             Ok(Poll::Ready(value)) => Out::Value(value),
             Err(payload) => Out::Panicked(payload),
         };
-        // The child ends here, on its worker, before anyone learns its output.
-        let fut = slot.take();
-        drop(slot);
-        let dropped = catch_unwind(AssertUnwindSafe(|| drop(fut)));
+        // The child ends here, on its worker, before anyone learns its output;
+        // and the output is in before the lock goes, so a proxy that finds
+        // the future gone also finds the output.
+        let dropped = catch_unwind(AssertUnwindSafe(|| drop(slot.take())));
         let out = match (out, dropped) {
             (out, Ok(())) => out,
             (Out::Panicked(payload), Err(_)) | (_, Err(payload)) => Out::Panicked(payload),
         };
         *lock(&remote.out) = out;
+        drop(slot);
         remote.proxy.wake();
         Poll::Ready(())
     }
@@ -289,23 +291,41 @@ impl<F: Future> Drop for RemoteTask<F> {
     fn drop(&mut self) {
         // Dropped by the runtime before the child completed (it shut down):
         // the child goes now, and the proxy is told.
-        let fut = lock(&self.0.fut).take();
-        if fut.is_some() {
-            drop(fut);
-            *lock(&self.0.out) = Out::Abandoned;
+        let mut slot = lock(&self.0.fut);
+        if slot.is_some() {
+            let dropped = catch_unwind(AssertUnwindSafe(|| drop(slot.take())));
+            *lock(&self.0.out) = match dropped {
+                Ok(()) => Out::Abandoned,
+                Err(payload) => Out::Panicked(payload),
+            };
+            drop(slot);
             self.0.proxy.wake();
         }
     }
 }
 
+/// Failures of parallel children that completed but were dropped before
+/// the nursery polled their proxy (it was cancelling): the nursery adds them
+/// to its errors before it returns.
+pub(crate) type Late<E> = Mutex<Vec<(E, Option<Cow<'static, str>>)>>;
+
 /// The nursery's side: a local child that completes with the parallel
 /// child's output.
-pub(crate) struct Proxy<F: Future> {
+pub(crate) struct Proxy<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
     remote: Arc<Remote<F>>,
     name: Option<Cow<'static, str>>,
+    late: Arc<Late<E>>,
 }
 
-impl<F: Future> Proxy<F> {
+impl<F, E> Proxy<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
     fn take(&self) -> Option<F::Output> {
         let out = {
             let mut out = lock(&self.remote.out);
@@ -329,7 +349,11 @@ impl<F: Future> Proxy<F> {
     }
 }
 
-impl<F: Future> Future for Proxy<F> {
+impl<F, E> Future for Proxy<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -344,27 +368,48 @@ impl<F: Future> Future for Proxy<F> {
     }
 }
 
-impl<F: Future> Drop for Proxy<F> {
+impl<F, E> Drop for Proxy<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
     fn drop(&mut self) {
         // Waits for a poll in progress on a worker, then drops the child
         // here: when this returns, the child is gone.
-        let fut = lock(&self.remote.fut).take();
-        if fut.is_some() {
+        let mut slot = lock(&self.remote.fut);
+        if slot.is_some() {
+            let fut = slot.take();
+            drop(slot);
             drop(fut);
             self.remote.task.wake(); // the runtime task ends at its next poll
+            return;
+        }
+        drop(slot);
+        // It completed (its output was in before the future went): an output
+        // nobody took is a failure or a panic that happened, never lost.
+        let out = std::mem::replace(&mut *lock(&self.remote.out), Out::Taken);
+        match out {
+            Out::Value(value) => {
+                if let Err(error) = value.into_result() {
+                    lock(&self.late).push((error, self.name.take()));
+                }
+            }
+            Out::Panicked(payload) if !std::thread::panicking() => resume_unwind(payload),
+            _ => {}
         }
     }
 }
 
 /// Starts `fut` on `spawner`; the proxy to insert into the nursery.
-pub(crate) fn start<F>(
+pub(crate) fn start<F, E>(
     spawner: Chosen,
     fut: F,
     name: Option<Cow<'static, str>>,
-) -> Result<Proxy<F>, SpawnError>
+    late: Arc<Late<E>>,
+) -> Result<Proxy<F, E>, SpawnError>
 where
     F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F::Output: Outcome<E> + Send + 'static,
 {
     let remote = Arc::new(Remote {
         fut: Mutex::new(Some(Box::pin(fut))),
@@ -378,5 +423,5 @@ where
         #[cfg(feature = "tokio")]
         Chosen::Tokio(handle) => drop(handle.spawn(task)),
     }
-    Ok(Proxy { remote, name })
+    Ok(Proxy { remote, name, late })
 }

@@ -297,6 +297,11 @@ where
     // Done when the body and every child are gone.
     if body.is_none() && state.children.live == 0 {
         state.phase = Phase::Closed;
+        if let Some(late) = state.late.take() {
+            for (error, name) in crate::sync::lock(&late).drain(..) {
+                Errors::push(&mut state.errors, error, name);
+            }
+        }
         let panic = state.panic.take();
         let errors = state.errors.take();
         drop(state);

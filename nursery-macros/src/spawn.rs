@@ -216,12 +216,16 @@ pub(crate) fn expand(
         };
     }
     let loop_kind = loop_tail(fut);
-    let fut_expr = if loop_kind == LoopTail::Fallible {
+    let mut fut_expr = if loop_kind == LoopTail::Fallible {
         // A loop left only through `?`: its output is `Result<(), E>`.
         quote_spanned!(span=> ::nursery::__private::unit_result(#fut))
     } else {
         quote!(#fut)
     };
+    if args.parallel.is_some() {
+        // `Send + 'static`, checked at the user's expression.
+        fut_expr = quote_spanned!(span=> ::nursery::__private::parallel_child(#fut_expr));
+    }
     let classify = if loop_kind == LoopTail::Never || never_returns(fut) {
         // Its output type is a diverging inference variable, which only
         // falls back to `()` if nothing dispatches on it first.

@@ -1,0 +1,9 @@
+use nursery::{nursery, spawn};
+
+#[nursery]
+async fn run() {
+    spawn!(async {}, parallel = true);
+    spawn!(async {}, parallel, parallel);
+}
+
+fn main() {}
