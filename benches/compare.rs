@@ -131,6 +131,21 @@ async fn moro_spawn_join(n: u64) -> u64 {
     .await
 }
 
+// ---- parallel: the same children as runtime tasks on a 2-worker runtime ----
+
+#[nursery]
+async fn nursery_parallel(n: u64) -> Result<u64, Errors<nursery::SpawnError>> {
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        handles.push(spawn!(trivial(i), parallel)?);
+    }
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await;
+    }
+    Ok(sum)
+}
+
 // ---- wake_all / wake_chain: N children each waiting on its own oneshot ----
 
 #[nursery]
@@ -315,6 +330,20 @@ fn spawn_join(c: &mut Criterion) {
     g.finish();
 }
 
+fn parallel(c: &mut Criterion) {
+    let mt = multi_thread();
+    let mut g = c.benchmark_group("parallel");
+    for n in sizes(&[1_000, 10_000, 100_000]) {
+        g.sample_size(if n >= 100_000 { 10 } else { 20 });
+        bench_on!(g, mt, "nursery", n, |n| async move {
+            nursery_parallel(n).await.unwrap()
+        });
+        bench_on!(g, mt, "joinset", n, joinset_spawn_join);
+        bench_on!(g, mt, "tokio_spawn", n, tokio_spawn_join);
+    }
+    g.finish();
+}
+
 fn wake_all(c: &mut Criterion) {
     let rt = current_thread();
     let mut g = c.benchmark_group("wake_all");
@@ -381,6 +410,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = spawn_join, wake_all, wake_chain, cancel, nested
+    targets = spawn_join, parallel, wake_all, wake_chain, cancel, nested
 }
 criterion_main!(benches);

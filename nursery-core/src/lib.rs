@@ -4,10 +4,11 @@
 //! macros; this crate is its implementation.
 //!
 //! It depends on `futures-core`/`futures-util` and std only, and runs on any
-//! executor. Its only `unsafe` code is `node.rs`: a child's single
+//! executor. Its `unsafe` code is `node.rs` — a child's single
 //! allocation, with the invariants its `SAFETY` comments rely on stated at
-//! its top; borrowing children need none.
-#![deny(unsafe_code)] // allowed in `node.rs` only
+//! its top — and one pin projection in `parallel.rs`; borrowing children
+//! need none.
+#![deny(unsafe_code)] // allowed in `node.rs` and at one line of `parallel.rs`
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod cancel_scope;

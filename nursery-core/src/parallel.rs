@@ -15,8 +15,9 @@
 //!   one poll; the runtime task, which then holds nothing of the child's, is
 //!   woken and ends at its next poll.
 //!
-//! No `unsafe`: the child's future is boxed inside the shared allocation so
-//! that it can be polled through the mutex.
+//! One `unsafe` line: the child's future sits inline in the shared
+//! allocation, behind the mutex, and is polled pinned there (the `SAFETY`
+//! comment in `RemoteTask::poll` says why it never moves).
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -24,6 +25,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -228,25 +230,42 @@ pub(crate) fn choose(own: Option<&Arc<dyn Spawner>>) -> Result<Chosen, SpawnErro
     Err(SpawnError::NoSpawner)
 }
 
-/// What the two sides share.
+/// What the two sides share: one allocation besides the runtime's task.
 struct Remote<F: Future> {
-    /// The child's future: taken when it completes, or by the proxy's drop.
-    fut: Mutex<Option<Pin<Box<F>>>>,
-    /// Its output, until the proxy takes it.
-    out: Mutex<Out<F::Output>>,
-    /// The runtime task, to wake once the proxy took the future away.
+    slot: Mutex<Slot<F>>,
+    /// Set (release) once the slot holds the output, under its lock; read
+    /// without the lock by the proxy, so that polling a proxy whose child
+    /// still runs never waits for a worker's poll.
+    done: AtomicBool,
+    /// The runtime task, to wake once the proxy dropped the future.
     task: AtomicWaker,
     /// The proxy, to wake when the output is in.
     proxy: AtomicWaker,
 }
 
-enum Out<T> {
-    Pending,
-    Value(T),
+/// The child, then what became of it.
+enum Slot<F: Future> {
+    /// Pinned: never moved, only dropped in place (by assigning another
+    /// variant over it).
+    Running(F),
+    Value(F::Output),
     Panicked(Box<dyn Any + Send>),
     /// The runtime dropped the task before the child completed.
     Abandoned,
-    Taken,
+    /// Dropped by the proxy (cancelled), or its output taken.
+    Gone,
+}
+
+impl<F: Future> Slot<F> {
+    /// Takes the output out; only when the child is no longer running (so
+    /// nothing pinned is moved).
+    fn take_output(&mut self) -> Slot<F> {
+        debug_assert!(!matches!(self, Slot::Running(_)));
+        if matches!(self, Slot::Running(_)) {
+            return Slot::Gone;
+        }
+        std::mem::replace(self, Slot::Gone)
+    }
 }
 
 /// The runtime task's side.
@@ -260,27 +279,33 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let remote = &*self.0;
-        let mut slot = lock(&remote.fut);
-        let Some(fut) = slot.as_mut() else {
-            return Poll::Ready(()); // aborted by the proxy, or done
+        let mut slot = lock(&remote.slot);
+        let Slot::Running(fut) = &mut *slot else {
+            return Poll::Ready(()); // cancelled by the proxy, or done
         };
-        // Registered before the poll: a proxy that takes the future after we
+        // SAFETY: the future lives inside an `Arc` (on the heap, never
+        // moved: no `Arc` of a `Remote` is ever unwrapped), in a slot that
+        // is only ever assigned over — which drops it in place — and never
+        // moved out while `Running` (`take_output` refuses to). So it stays
+        // at this address until it is dropped: it is pinned.
+        #[allow(unsafe_code)]
+        let fut = unsafe { Pin::new_unchecked(fut) };
+        // Registered before the poll: a proxy that drops the future after we
         // release the lock finds this waker.
         remote.task.register(cx.waker());
-        let out = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(value)) => Out::Value(value),
-            Err(payload) => Out::Panicked(payload),
+            Ok(Poll::Ready(value)) => Slot::Value(value),
+            Err(payload) => Slot::Panicked(payload),
         };
-        // The child ends here, on its worker, before anyone learns its output;
-        // and the output is in before the lock goes, so a proxy that finds
-        // the future gone also finds the output.
-        let dropped = catch_unwind(AssertUnwindSafe(|| drop(slot.take())));
-        let out = match (out, dropped) {
-            (out, Ok(())) => out,
-            (Out::Panicked(payload), Err(_)) | (_, Err(payload)) => Out::Panicked(payload),
+        // The child ends here, on its worker, before anyone learns its
+        // output (a panic in its drop is its panic).
+        let out = match catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone)) {
+            Ok(()) => out,
+            Err(payload) => Slot::Panicked(payload),
         };
-        *lock(&remote.out) = out;
+        *slot = out;
+        remote.done.store(true, Ordering::Release);
         drop(slot);
         remote.proxy.wake();
         Poll::Ready(())
@@ -291,13 +316,13 @@ impl<F: Future> Drop for RemoteTask<F> {
     fn drop(&mut self) {
         // Dropped by the runtime before the child completed (it shut down):
         // the child goes now, and the proxy is told.
-        let mut slot = lock(&self.0.fut);
-        if slot.is_some() {
-            let dropped = catch_unwind(AssertUnwindSafe(|| drop(slot.take())));
-            *lock(&self.0.out) = match dropped {
-                Ok(()) => Out::Abandoned,
-                Err(payload) => Out::Panicked(payload),
+        let mut slot = lock(&self.0.slot);
+        if matches!(*slot, Slot::Running(_)) {
+            *slot = match catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone)) {
+                Ok(()) => Slot::Abandoned,
+                Err(payload) => Slot::Panicked(payload),
             };
+            self.0.done.store(true, Ordering::Release);
             drop(slot);
             self.0.proxy.wake();
         }
@@ -319,6 +344,8 @@ where
     remote: Arc<Remote<F>>,
     name: Option<Cow<'static, str>>,
     late: Arc<Late<E>>,
+    /// The output was taken: the child is over, nothing is left to do.
+    taken: bool,
 }
 
 impl<F, E> Proxy<F, E>
@@ -326,27 +353,33 @@ where
     F: Future,
     F::Output: Outcome<E>,
 {
-    fn take(&self) -> Option<F::Output> {
-        let out = {
-            let mut out = lock(&self.remote.out);
-            if matches!(*out, Out::Pending) {
-                return None;
-            }
-            std::mem::replace(&mut *out, Out::Taken)
-        };
+    /// The output, once the child is done.
+    fn take(&mut self) -> Option<F::Output> {
+        if !self.remote.done.load(Ordering::Acquire) {
+            return None;
+        }
+        self.taken = true;
+        let out = lock(&self.remote.slot).take_output();
         match out {
-            Out::Value(value) => Some(value),
-            Out::Panicked(payload) => resume_unwind(payload),
-            Out::Abandoned => panic!(
+            Slot::Value(value) => Some(value),
+            Slot::Panicked(payload) => resume_unwind(payload),
+            Slot::Abandoned => panic!(
                 "the runtime dropped parallel child {} before it completed (did the runtime shut \
                  down while the nursery was still running?)",
                 self.name
                     .as_deref()
                     .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{n}`")),
             ),
-            Out::Pending | Out::Taken => unreachable!("a proxy completes once"),
+            Slot::Running(_) | Slot::Gone => unreachable!("a proxy completes once"),
         }
     }
+}
+
+impl<F, E> Unpin for Proxy<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
 }
 
 impl<F, E> Future for Proxy<F, E>
@@ -356,7 +389,7 @@ where
 {
     type Output = F::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         if let Some(out) = self.take() {
             return Poll::Ready(out);
         }
@@ -374,27 +407,29 @@ where
     F::Output: Outcome<E>,
 {
     fn drop(&mut self) {
+        if self.taken {
+            return; // completed, and its output was given to the nursery
+        }
         // Waits for a poll in progress on a worker, then drops the child
-        // here: when this returns, the child is gone.
-        let mut slot = lock(&self.remote.fut);
-        if slot.is_some() {
-            let fut = slot.take();
+        // here (in place): when this returns, the child is gone.
+        let mut slot = lock(&self.remote.slot);
+        if matches!(*slot, Slot::Running(_)) {
+            *slot = Slot::Gone;
             drop(slot);
-            drop(fut);
             self.remote.task.wake(); // the runtime task ends at its next poll
             return;
         }
+        // It completed and nobody took its output: a failure or a panic that
+        // happened is never lost.
+        let out = slot.take_output();
         drop(slot);
-        // It completed (its output was in before the future went): an output
-        // nobody took is a failure or a panic that happened, never lost.
-        let out = std::mem::replace(&mut *lock(&self.remote.out), Out::Taken);
         match out {
-            Out::Value(value) => {
+            Slot::Value(value) => {
                 if let Err(error) = value.into_result() {
                     lock(&self.late).push((error, self.name.take()));
                 }
             }
-            Out::Panicked(payload) if !std::thread::panicking() => resume_unwind(payload),
+            Slot::Panicked(payload) if !std::thread::panicking() => resume_unwind(payload),
             _ => {}
         }
     }
@@ -412,8 +447,8 @@ where
     F::Output: Outcome<E> + Send + 'static,
 {
     let remote = Arc::new(Remote {
-        fut: Mutex::new(Some(Box::pin(fut))),
-        out: Mutex::new(Out::Pending),
+        slot: Mutex::new(Slot::Running(fut)),
+        done: AtomicBool::new(false),
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),
     });
@@ -423,5 +458,10 @@ where
         #[cfg(feature = "tokio")]
         Chosen::Tokio(handle) => drop(handle.spawn(task)),
     }
-    Ok(Proxy { remote, name, late })
+    Ok(Proxy {
+        remote,
+        name,
+        late,
+        taken: false,
+    })
 }
