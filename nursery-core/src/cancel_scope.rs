@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::shield::{self, Guard, Guardian, Registration};
-use crate::sync::lock;
+use crate::sync::{Waiters, lock};
 use crate::timer::{Sleep, timer};
 
 /// A section of code that can be cancelled, from anywhere that holds the
@@ -64,7 +64,7 @@ struct State {
     /// Bumped when the deadline moves, so that runners re-arm their timer.
     version: u64,
     /// Runners and `cancelled()` futures to wake on cancel or a new deadline.
-    wakers: Vec<Waker>,
+    wakers: Waiters,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -174,15 +174,10 @@ impl CancelScope {
 
     /// A future that completes once the scope is cancelled.
     pub fn cancelled(&self) -> impl Future<Output = ()> + Send + 'static {
-        let scope = self.clone();
-        std::future::poll_fn(move |cx| {
-            let mut state = lock(&scope.inner);
-            if state.cancelled {
-                return Poll::Ready(());
-            }
-            state.register(cx.waker());
-            Poll::Pending
-        })
+        ScopeCancelled {
+            scope: self.clone(),
+            key: WaiterKey::default(),
+        }
     }
 
     /// Runs `fut` in this scope: `Some(value)`, or `None` if the scope is
@@ -194,6 +189,7 @@ impl CancelScope {
             fut: Some(Box::pin(fut)),
             sleep: None,
             registration: None,
+            key: WaiterKey::default(),
         }
     }
 
@@ -202,7 +198,7 @@ impl CancelScope {
             let mut state = lock(&self.inner);
             change(&mut state);
             state.version += 1;
-            std::mem::take(&mut state.wakers)
+            state.wakers.take_all()
         };
         for waker in wakers {
             waker.wake();
@@ -219,16 +215,25 @@ impl Guard for Mutex<State> {
         let wakers = {
             let mut state = lock(self);
             state.shielded_inside -= 1;
-            std::mem::take(&mut state.wakers)
+            state.wakers.take_all()
         };
         wakers.into_iter().for_each(Waker::wake);
     }
 }
 
-impl State {
-    fn register(&mut self, waker: &Waker) {
-        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
-            self.wakers.push(waker.clone());
+/// A waiter of a scope: frees its slot among the scope's wakers when
+/// dropped.
+#[derive(Default)]
+struct WaiterKey(Option<usize>);
+
+impl WaiterKey {
+    fn register(&mut self, state: &mut State, waker: &Waker) {
+        state.wakers.register(&mut self.0, waker);
+    }
+
+    fn remove(&mut self, scope: &CancelScope) {
+        if self.0.is_some() {
+            lock(&scope.inner).wakers.remove(&mut self.0);
         }
     }
 }
@@ -243,6 +248,32 @@ impl fmt::Debug for CancelScope {
     }
 }
 
+/// The future of [`CancelScope::cancelled`].
+struct ScopeCancelled {
+    scope: CancelScope,
+    key: WaiterKey,
+}
+
+impl Future for ScopeCancelled {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut state = lock(&this.scope.inner);
+        if state.cancelled {
+            return Poll::Ready(());
+        }
+        this.key.register(&mut state, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for ScopeCancelled {
+    fn drop(&mut self) {
+        self.key.remove(&self.scope);
+    }
+}
+
 /// The future of [`CancelScope::run`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Run<F> {
@@ -254,6 +285,14 @@ pub struct Run<F> {
     shielded: bool,
     /// A shielded scope's registration with the guardians around it.
     registration: Option<Registration>,
+    /// Its slot among the scope's wakers.
+    key: WaiterKey,
+}
+
+impl<F> Drop for Run<F> {
+    fn drop(&mut self) {
+        self.key.remove(&self.scope);
+    }
 }
 
 impl<F: Future> Future for Run<F> {
@@ -273,7 +312,7 @@ impl<F: Future> Future for Run<F> {
                 if let Some(Deadline::After(timeout)) = state.deadline {
                     state.deadline = Some(Deadline::At(timer().now() + timeout));
                 }
-                state.register(cx.waker());
+                this.key.register(&mut state, cx.waker());
                 // Once cancelled, the deadline has nothing left to do.
                 let deadline = match state.deadline {
                     Some(Deadline::At(at)) if !state.cancelled => Some(at),

@@ -16,7 +16,7 @@ use crate::outcome::Outcome;
 use crate::parallel::{SpawnError, Spawner};
 use crate::registry::{Options, Registry};
 use crate::start::{Started, TaskStatus};
-use crate::sync::lock;
+use crate::sync::{Waiters, lock};
 use crate::task::Task;
 use crate::token::CancelToken;
 
@@ -90,7 +90,7 @@ pub(crate) struct State<E, K: Kind> {
     /// The task driving the nursery, woken by `cancel()` from elsewhere.
     pub(crate) parent: Option<Waker>,
     /// Futures waiting in `cancelled()`.
-    pub(crate) cancel_waiters: Vec<Waker>,
+    pub(crate) cancel_waiters: Waiters,
     /// Whether `cancel()` was called or a failure happened.
     pub(crate) cancel_requested: bool,
     /// Counts of shielded sections in children, once one registered.
@@ -139,7 +139,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 errors: None,
                 panic: None,
                 parent: None,
-                cancel_waiters: Vec::new(),
+                cancel_waiters: Waiters::default(),
                 cancel_requested: false,
                 shields: None,
                 deferred: Vec::new(),
@@ -281,7 +281,10 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// A future that completes once the nursery is cancelled: what a
     /// shielded child awaits to start its cleanup.
     pub fn cancelled(&self) -> Cancelled<'_, 'scope, E, K> {
-        Cancelled { nursery: self }
+        Cancelled {
+            nursery: self,
+            key: None,
+        }
     }
 
     /// The nursery's cancellation as an owned, `'static` [`CancelToken`]:
@@ -368,9 +371,11 @@ impl<E, K: Kind> State<E, K> {
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
             self.cancel_backlog = self.children.queued();
-            for waiter in self.cancel_waiters.drain(..) {
-                waiter.wake();
-            }
+            // Woken under the lock: a waker only schedules its task.
+            self.cancel_waiters
+                .take_all()
+                .into_iter()
+                .for_each(Waker::wake);
             if let Some(token) = &self.token {
                 token.mark_cancelled();
             }
@@ -484,20 +489,29 @@ impl<E, K: Kind> fmt::Debug for Builder<'_, '_, E, K> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Cancelled<'n, 'scope, E, K: Kind = Sendable> {
     nursery: &'n Nursery<'scope, E, K>,
+    /// Its slot among the waiters, once it waited.
+    key: Option<usize>,
 }
 
 impl<E, K: Kind> Future for Cancelled<'_, '_, E, K> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.nursery.state();
+        let this = self.get_mut();
+        let mut state = this.nursery.state();
         if state.cancel_requested {
             return Poll::Ready(());
         }
-        if !state.cancel_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            state.cancel_waiters.push(cx.waker().clone());
-        }
+        state.cancel_waiters.register(&mut this.key, cx.waker());
         Poll::Pending
+    }
+}
+
+impl<E, K: Kind> Drop for Cancelled<'_, '_, E, K> {
+    fn drop(&mut self) {
+        if self.key.is_some() {
+            self.nursery.state().cancel_waiters.remove(&mut self.key);
+        }
     }
 }
 

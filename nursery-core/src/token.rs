@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::task::AtomicWaker;
 
-use crate::sync::lock;
+use crate::sync::{Waiters, lock};
 
 /// A nursery's cancellation as a `Clone + Send + Sync + 'static` handle,
 /// from [`Nursery::cancel_token`](crate::Nursery::cancel_token): what a
@@ -60,7 +60,7 @@ pub(crate) struct Inner {
     cancelled: AtomicBool,
     /// `cancel()` through the token: the driver applies it at its next step.
     requested: AtomicBool,
-    waiters: Mutex<Vec<Waker>>,
+    waiters: Mutex<Waiters>,
     /// The task driving the nursery.
     pub(crate) driver: AtomicWaker,
 }
@@ -69,9 +69,8 @@ impl Inner {
     /// The nursery is cancelling: wake every `cancelled()`.
     pub(crate) fn mark_cancelled(&self) {
         self.cancelled.store(true, Ordering::Release);
-        for waker in lock(&self.waiters).drain(..) {
-            waker.wake();
-        }
+        let wakers = lock(&self.waiters).take_all();
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Whether `cancel()` was called on a token.
@@ -103,6 +102,7 @@ impl CancelToken {
     pub fn cancelled(&self) -> TokenCancelled {
         TokenCancelled {
             inner: Arc::clone(&self.inner),
+            key: None,
         }
     }
 }
@@ -119,24 +119,33 @@ impl fmt::Debug for CancelToken {
 #[must_use = "futures do nothing unless polled"]
 pub struct TokenCancelled {
     inner: Arc<Inner>,
+    /// Its slot among the waiters, once it waited.
+    key: Option<usize>,
 }
 
 impl Future for TokenCancelled {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.cancelled.load(Ordering::Acquire) {
+        let this = self.get_mut();
+        if this.inner.cancelled.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        let mut waiters = lock(&self.inner.waiters);
-        // Checked again under the lock `mark_cancelled` drains with.
-        if self.inner.cancelled.load(Ordering::Acquire) {
+        let mut waiters = lock(&this.inner.waiters);
+        // Checked again under the lock `mark_cancelled` takes the wakers with.
+        if this.inner.cancelled.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
-        }
+        waiters.register(&mut this.key, cx.waker());
         Poll::Pending
+    }
+}
+
+impl Drop for TokenCancelled {
+    fn drop(&mut self) {
+        if self.key.is_some() {
+            lock(&self.inner.waiters).remove(&mut self.key);
+        }
     }
 }
 
