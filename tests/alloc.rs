@@ -88,3 +88,41 @@ fn a_child_costs_one_allocation_amortised() {
         assert!(count >= n);
     }
 }
+
+/// A waker of its own (each waiter is a different task), made up front.
+fn distinct_waker() -> std::task::Waker {
+    struct Task;
+    impl futures::task::ArcWake for Task {
+        fn wake_by_ref(_: &std::sync::Arc<Self>) {}
+    }
+    futures::task::waker(std::sync::Arc::new(Task))
+}
+
+#[test]
+fn short_lived_cancel_waiters_do_not_grow_a_long_lived_nursery() {
+    // A server's nursery lives long; each connection awaits its shutdown and
+    // ends. Waiters reuse their slots: after the first, none allocates.
+    #[nursery(n)]
+    async fn churn() -> [usize; 3] {
+        let token = n.cancel_token();
+        let scope = nursery::CancelScope::new();
+        let mut counts = [0; 3];
+        for (i, count) in counts.iter_mut().enumerate() {
+            for round in 0..1000 {
+                let waker = distinct_waker();
+                let mut cx = std::task::Context::from_waker(&waker);
+                let (allocated, ()) = allocations_during(|| match i {
+                    0 => assert!(pin!(n.cancelled()).poll(&mut cx).is_pending()),
+                    1 => assert!(pin!(token.cancelled()).poll(&mut cx).is_pending()),
+                    _ => assert!(pin!(scope.cancelled()).poll(&mut cx).is_pending()),
+                });
+                if round > 0 {
+                    *count += allocated;
+                }
+            }
+        }
+        counts
+    }
+    use std::future::Future;
+    assert_eq!(futures::executor::block_on(churn()), [0, 0, 0]);
+}
