@@ -65,12 +65,20 @@
 //! whenever its body and children are; `#[nursery(local)]` accepts children
 //! that are not `Send`.
 //!
+//! `spawn!(fut, parallel)` runs a `Send + 'static` child as a task of the
+//! runtime instead, on any worker thread, keeping every promise (see
+//! [`ParallelBuilder`]). It runs on a [`Spawner`]: with the `tokio` feature,
+//! the current tokio runtime; any `futures::task::Spawn` given to
+//! [`Nursery::set_spawner`] or [`set_spawner`]; with none,
+//! [`SpawnError::NoSpawner`].
+//!
 //! # Coming from trio, asyncio, anyio or tokio
 //!
 //! | what | trio | asyncio / aionursery | anyio | tokio | nursery |
 //! | --- | --- | --- | --- | --- | --- |
 //! | a scope for children | `async with trio.open_nursery() as n:` | `async with asyncio.TaskGroup() as tg:` / `async with Nursery() as n:` | `async with create_task_group() as tg:` | `JoinSet::new()` (no scope) | [`#[nursery(n)]`](macro@nursery) on the fn, or [`scope!`]`(\|n\| async { … })` |
 //! | start a child | `n.start_soon(f, x)` | `tg.create_task(f(x))` / `n.start_soon(f(x))` | `tg.start_soon(f, x)` | `set.spawn(f(x))` (`'static`) | [`spawn!`]`(f(&x))` (borrows), [`Nursery::spawn`] |
+//! | a child on another core | `trio.to_thread.run_sync` | `loop.run_in_executor` | `to_thread.run_sync` | `set.spawn(f(x))` on a multi-thread runtime | `spawn!(f(x), parallel)?` (`Send + 'static`) |
 //! | its result | — (use a channel) | `await task` | — | `set.join_next().await` | `spawn!(…).await` ([`Task`]) |
 //! | start and wait until ready | `await n.start(f)` + `task_status.started(v)` | — | `await tg.start(f)` | — | [`start!`]`(\|status\| f(status))` + [`TaskStatus::started`] |
 //! | first failure cancels the rest | yes | yes | yes | no: abort by hand | yes |
@@ -79,7 +87,7 @@
 //! | a cancellable section | `with trio.CancelScope() as s:` | `asyncio.timeout()` (deadlines only) | `with CancelScope() as s:` | `CancellationToken` + `select!` | [`CancelScope::run`] |
 //! | shield a section | `CancelScope(shield=True)` | `asyncio.shield(…)` | `CancelScope(shield=True)` | — | [`CancelScope::shielded`], `spawn!(…, shield)` |
 //! | deadlines | `move_on_after`, `fail_after` | `asyncio.timeout` | `move_on_after`, `fail_after` | `tokio::time::timeout` | [`move_on_after`], [`fail_after`], `#[nursery(timeout = …)]` |
-//! | react to cancellation, clean up | `except Cancelled:` + shielded cleanup | `except CancelledError:` | `except get_cancelled_exc_class():` | `token.cancelled().await` | [`Nursery::cancelled`], `#[nursery(grace = …)]` |
+//! | react to cancellation, clean up | `except Cancelled:` + shielded cleanup | `except CancelledError:` | `except get_cancelled_exc_class():` | `token.cancelled().await` | [`Nursery::cancelled`], [`CancelToken::cancelled`] (parallel children), `#[nursery(grace = …)]` |
 //! | a task that lives as long as its owner | pass the nursery in | pass the task group in | pass the task group in | `TaskTracker` + a token | `spawn!(heartbeat(), background)`, or hand `&Nursery` to the object |
 //! | wait for everything | leaving the `async with` | leaving the `async with` | leaving the `async with` | `while set.join_next().await…` / `tracker.wait()` | the fn returns (always) |
 //!
@@ -87,8 +95,9 @@
 //! so cancellation takes effect at the child's next `.await` (trio's next
 //! checkpoint), and code that is not awaiting cannot be interrupted; children
 //! run inside the nursery's own task, so they can borrow the fn's arguments,
-//! and use one thread between them (for CPU-bound work, use your runtime's
-//! blocking or parallel facilities inside a child).
+//! and use one thread between them; `parallel` children use every worker but
+//! cannot borrow (the scoped-task trilemma: of concurrency, parallelism and
+//! borrowing, a sound async API gets two).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
