@@ -148,10 +148,10 @@ async fn echo(
                 stats.goodbyes.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            line = tokio::time::timeout(idle, lines.next_line()) => line,
+            line = nursery::fail_after(idle, lines.next_line()) => line,
         };
         match line {
-            Err(_elapsed) => {
+            Err(nursery::TimedOut) => {
                 write.write_all(b"idle, bye\n").await?;
                 stats.idle.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
