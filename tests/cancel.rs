@@ -204,7 +204,7 @@ on_every_runtime! {
         let saved = Counter::new();
         let errors = shield_survives_sibling_failure(&saved).await.unwrap_err();
         assert_eq!(saved.get(), 1);
-        assert_eq!(errors.to_string(), "child `sms` failed: sms failed");
+        assert_eq!(errors.to_string(), "child `sms` of nursery `shield_survives_sibling_failure` failed: sms failed");
     }
 
     async fn a_shielded_child_sees_cancellation_and_cleans_up() {

@@ -280,7 +280,10 @@ fn a_nursery_that_finishes_in_time_is_not_held_by_its_timeout() {
 fn a_timeout_converts_into_anyhow() {
     paused().block_on(async {
         let e = anyhow_deadline(1500).await.unwrap_err();
-        assert_eq!(e.to_string(), "child `timeout` failed: the deadline passed");
+        assert_eq!(
+            e.to_string(),
+            "child `timeout` of nursery `anyhow_deadline` failed: the deadline passed"
+        );
     });
 }
 

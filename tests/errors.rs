@@ -165,7 +165,7 @@ on_every_runtime! {
         );
         assert_eq!(
             errors.to_string(),
-            "2 errors:\n  1. child `early` failed: fail 1\n  2. child `late` failed: fail 2"
+            "2 errors:\n  1. child `early` of nursery `shielded_errors_after_cancel_are_kept` failed: fail 1\n  2. child `late` of nursery `shielded_errors_after_cancel_are_kept` failed: fail 2"
         );
     }
 

@@ -214,5 +214,8 @@ async fn churn(rounds: usize) -> Result<usize, nursery::Errors<String>> {
 fn slots_are_reused_without_mixing_children_up() {
     // the intrusive free list of the registry's slab
     let errors = futures::executor::block_on(churn(40)).unwrap_err();
-    assert_eq!(errors.to_string(), "child `last` failed: late");
+    assert_eq!(
+        errors.to_string(),
+        "child `last` of nursery `churn` failed: late"
+    );
 }

@@ -159,7 +159,10 @@ fn a_failing_parallel_child_cancels_local_and_parallel_siblings_and_the_body() {
     });
     assert_eq!(errors.len(), 1);
     assert_eq!(*errors.first(), "boom");
-    assert_eq!(errors.to_string(), "child `failing` failed: boom");
+    assert_eq!(
+        errors.to_string(),
+        "child `failing` of nursery `parallel_fails` failed: boom"
+    );
     assert_eq!(tracker.created.get(), 3);
 }
 

@@ -31,12 +31,25 @@ pub struct Errors<E> {
 struct Failure<E> {
     error: E,
     task: Option<Cow<'static, str>>,
+    /// The nursery the child belonged to, if it has a name (`#[nursery]`
+    /// names it after its fn).
+    nursery: Option<&'static str>,
 }
 
 impl<E> Errors<E> {
-    /// Records one failure of the child named `task` (if it has a name).
-    pub(crate) fn push(slot: &mut Option<Self>, error: E, task: Option<Cow<'static, str>>) {
-        let failure = Failure { error, task };
+    /// Records one failure of the child named `task` (if it has a name) of
+    /// the nursery named `nursery`.
+    pub(crate) fn push(
+        slot: &mut Option<Self>,
+        error: E,
+        task: Option<Cow<'static, str>>,
+        nursery: Option<&'static str>,
+    ) {
+        let failure = Failure {
+            error,
+            task,
+            nursery,
+        };
         match slot {
             Some(errors) => errors.failures.push(failure),
             None => {
@@ -95,7 +108,11 @@ impl<E> Errors<E> {
 impl<E> From<E> for Errors<E> {
     fn from(error: E) -> Self {
         Errors {
-            failures: vec![Failure { error, task: None }],
+            failures: vec![Failure {
+                error,
+                task: None,
+                nursery: None,
+            }],
         }
     }
 }
@@ -161,9 +178,14 @@ impl<E: fmt::Display> fmt::Display for Errors<E> {
     /// print as a numbered list.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn one<E: fmt::Display>(f: &mut fmt::Formatter<'_>, failure: &Failure<E>) -> fmt::Result {
-            match &failure.task {
-                Some(name) => write!(f, "child `{name}` failed: {}", failure.error),
-                None => write!(f, "{}", failure.error),
+            match (&failure.task, failure.nursery) {
+                (Some(name), Some(nursery)) => write!(
+                    f,
+                    "child `{name}` of nursery `{nursery}` failed: {}",
+                    failure.error
+                ),
+                (Some(name), None) => write!(f, "child `{name}` failed: {}", failure.error),
+                (None, _) => write!(f, "{}", failure.error),
             }
         }
         if let [only] = self.failures.as_slice() {

@@ -77,6 +77,7 @@ use crate::token::CancelToken;
 /// ```
 pub struct Nursery<'scope, E, K: Kind = Sendable> {
     state: Mutex<State<E, K>>,
+    name: Option<&'static str>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
 }
 
@@ -131,7 +132,18 @@ pub(crate) enum Phase {
 impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     #[doc(hidden)]
     pub fn new() -> Self {
+        Self::with_name(None)
+    }
+
+    /// What `#[nursery]` uses: a nursery named after its fn.
+    #[doc(hidden)]
+    pub fn named(name: &'static str) -> Self {
+        Self::with_name(Some(name))
+    }
+
+    fn with_name(name: Option<&'static str>) -> Self {
         Nursery {
+            name,
             state: Mutex::new(State {
                 children: Registry::default(),
                 _kind: K::Marker::default(),
@@ -318,9 +330,15 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         self.state().spawner = Some(std::sync::Arc::new(spawner));
     }
 
+    /// The nursery's name: the name of the fn `#[nursery]` is on (`None`
+    /// for a `scope!`). Shown with its children's failures.
+    pub fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
     pub(crate) fn fail(&self, error: E, task: Option<Cow<'static, str>>) {
         let mut state = self.state();
-        Errors::push(&mut state.errors, error, task);
+        Errors::push(&mut state.errors, error, task, self.name);
         state.request_cancel();
     }
 

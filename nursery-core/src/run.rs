@@ -299,7 +299,7 @@ where
         state.phase = Phase::Closed;
         if let Some(late) = state.late.take() {
             for (error, name) in crate::sync::lock(&late).drain(..) {
-                Errors::push(&mut state.errors, error, name);
+                Errors::push(&mut state.errors, error, name, nursery.name());
             }
         }
         let panic = state.panic.take();

@@ -104,6 +104,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
         }
     });
     let stmts = &func.block.stmts;
+    let fn_name = func.sig.ident.to_string();
     let run = match shape {
         Shape::Errors => quote! {
             ::nursery::__private::run_errors(#handle, #body, #on_cancel).await
@@ -123,7 +124,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     };
     let block = quote! {
         {
-            let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::new();
+            let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::named(#fn_name);
             let #handle = ::nursery::__private::handle(&#scope);
             #user_handle
             #grace
