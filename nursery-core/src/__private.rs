@@ -238,6 +238,7 @@ where
     E: From<crate::TimedOut> + 'scope,
     K: Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
 {
+    nursery.state().timeout_armed = true;
     nursery
         .builder()
         .name("timeout")

@@ -28,6 +28,7 @@ mod sync;
 mod task;
 mod timer;
 mod token;
+mod trace;
 
 #[doc(hidden)]
 pub mod __private;

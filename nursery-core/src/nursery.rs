@@ -19,6 +19,7 @@ use crate::start::{Started, TaskStatus};
 use crate::sync::{Waiters, lock};
 use crate::task::Task;
 use crate::token::CancelToken;
+use crate::trace::Reason;
 
 /// A nursery: the scope its children live in.
 ///
@@ -111,6 +112,14 @@ pub(crate) struct State<E, K: Kind> {
     /// Failures of parallel children dropped after they completed, once a
     /// parallel child was spawned.
     pub(crate) late: Option<std::sync::Arc<crate::parallel::Late<E>>>,
+    /// Why it was cancelled, once it was.
+    pub(crate) reason: Option<crate::trace::Reason>,
+    /// `#[nursery(timeout)]` spawned its `timeout` child.
+    pub(crate) timeout_armed: bool,
+    /// The nursery's name (a copy, for events).
+    pub(crate) name: Option<&'static str>,
+    /// Its span and its children's (feature `tracing`).
+    pub(crate) trace: crate::trace::NurseryTrace,
     /// The state behind `cancel_token()`, once one was asked for.
     pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
@@ -160,6 +169,10 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 grace_sleep: None,
                 spawner: None,
                 late: None,
+                reason: None,
+                timeout_armed: false,
+                name,
+                trace: Default::default(),
                 token: None,
             }),
             _scope: PhantomData,
@@ -274,7 +287,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     pub fn cancel(&self) {
         let parent = {
             let mut state = self.state();
-            state.request_cancel();
+            state.request_cancel(Reason::Explicit);
             // Wakes the driver even when it is the caller: one spurious poll
             // at most, instead of a flag to keep on every step.
             state.parent.clone()
@@ -338,8 +351,13 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
 
     pub(crate) fn fail(&self, error: E, task: Option<Cow<'static, str>>) {
         let mut state = self.state();
+        let reason = if state.timeout_armed && task.as_deref() == Some("timeout") {
+            Reason::Deadline
+        } else {
+            Reason::Failure
+        };
         Errors::push(&mut state.errors, error, task, self.name);
-        state.request_cancel();
+        state.request_cancel(reason);
     }
 
     fn insert<F>(
@@ -376,16 +394,21 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
             }
             _ => {}
         }
+        let name = state.name;
+        let mut options = options;
+        let fut = state.trace.child::<F, E>(name, fut, &mut options);
         let joiner = state.children.insert(options, |shared, index, flags| {
-            NodeRef::new::<F, E>(fut, shared, index, flags)
+            NodeRef::new::<_, E>(fut, shared, index, flags)
         });
         Ok(Task::new(Some(joiner)))
     }
 }
 
 impl<E, K: Kind> State<E, K> {
-    pub(crate) fn request_cancel(&mut self) {
+    pub(crate) fn request_cancel(&mut self, reason: Reason) {
         if self.phase == Phase::Running {
+            self.reason = Some(reason);
+            self.trace.cancelled(self.name, reason);
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
             self.cancel_backlog = self.children.queued();
@@ -448,8 +471,16 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     /// Makes the child a `parallel` one: it runs as a task of the runtime,
     /// on another worker thread, so it must be `Send + 'static`. See
     /// [`ParallelBuilder`].
-    pub fn parallel(self) -> ParallelBuilder<'n, 'scope, E, K> {
+    pub fn parallel(mut self) -> ParallelBuilder<'n, 'scope, E, K> {
+        self.options.parallel = true;
         ParallelBuilder { inner: self }
+    }
+
+    /// The spawned expression, for traces (`spawn!` passes it).
+    #[doc(hidden)]
+    pub fn __label(mut self, label: &'static str) -> Self {
+        self.options.label = Some(label);
+        self
     }
 
     /// Starts the child; see [`Nursery::spawn`].
@@ -627,8 +658,8 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         E: 'scope,
     {
         let nursery = self.inner.nursery;
-        let options = self.inner.options;
-        let (spawner, late) = {
+        let mut options = self.inner.options;
+        let (spawner, late, fut) = {
             let mut state = nursery.state();
             match state.phase {
                 Phase::Closed => return Err(SpawnError::Closed),
@@ -641,7 +672,9 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
             }
             let spawner = crate::parallel::choose(state.spawner.as_ref())?;
             let late = std::sync::Arc::clone(state.late.get_or_insert_with(Default::default));
-            (spawner, late)
+            let name = state.name;
+            let fut = state.trace.parallel(name, fut, &mut options);
+            (spawner, late, fut)
         };
         let proxy = crate::parallel::start(spawner, fut, options.name.clone(), late)?;
         // The proxy is `Send` because `fut` and its output are, whatever `K`.

@@ -17,6 +17,13 @@ pub trait Outcome<E> {
     type Ok;
     /// Splits the output into success and failure.
     fn into_result(self) -> Result<Self::Ok, E>;
+
+    /// Whether the output is a failure, without taking it apart (for
+    /// traces).
+    #[doc(hidden)]
+    fn is_failure(&self) -> bool {
+        false
+    }
 }
 
 impl<E> Outcome<E> for () {
@@ -51,5 +58,8 @@ impl<T, E> Outcome<E> for Result<T, E> {
     type Ok = T;
     fn into_result(self) -> Result<T, E> {
         self
+    }
+    fn is_failure(&self) -> bool {
+        self.is_err()
     }
 }

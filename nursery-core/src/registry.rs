@@ -104,6 +104,14 @@ pub(crate) struct Options {
     pub(crate) name: Option<Cow<'static, str>>,
     pub(crate) shield: bool,
     pub(crate) background: bool,
+    pub(crate) parallel: bool,
+    /// The spawned expression, from `spawn!`: the child's name in traces
+    /// when it has none of its own.
+    pub(crate) label: Option<&'static str>,
+    /// A span made before the child was inserted (a parallel child's, whose
+    /// runtime task runs in it too).
+    #[cfg(feature = "tracing")]
+    pub(crate) span: Option<tracing::Span>,
 }
 
 impl Options {

@@ -17,6 +17,7 @@ use crate::nursery::{Nursery, Phase};
 use crate::registry::{BATCH, BodyWake, Shared};
 use crate::runtime::budget_left;
 use crate::shield::{self, BODY, Guardian};
+use crate::trace::Reason;
 
 /// How a nursery ended, before the caller's return type is applied.
 pub(crate) type Ended<T, E> = Result<Option<T>, Errors<E>>;
@@ -104,6 +105,14 @@ where
     B: Future,
 {
     // One lock for the prologue: who to wake, and where the children are.
+    #[cfg(feature = "tracing")]
+    let span = {
+        let mut state = nursery.state();
+        let name = state.name;
+        state.trace.span(name).clone()
+    };
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
     let (shared, cancelling, shields) = {
         let mut state = nursery.state();
         if !state
@@ -119,7 +128,7 @@ where
         if let Some(token) = &state.token {
             token.driver.register(cx.waker());
             if token.requested() {
-                state.request_cancel();
+                state.request_cancel(Reason::Token);
             }
         }
         (
@@ -304,6 +313,10 @@ where
         }
         let panic = state.panic.take();
         let errors = state.errors.take();
+        if let Some(errors) = &errors {
+            let name = state.name;
+            state.trace.failed(name, errors.len());
+        }
         drop(state);
         if let Some(shared) = &shared {
             shared.set_driving(false);
@@ -357,13 +370,18 @@ fn poll_body<E, K, B, T>(
                 Err(errors) => {
                     let mut state = nursery.state();
                     Errors::extend(&mut state.errors, errors);
-                    state.request_cancel();
+                    state.request_cancel(Reason::Failure);
                 }
             }
             nursery.end_background_if_done(true);
         }
         Err(payload) => {
             body.set(None);
+            {
+                let mut state = nursery.state();
+                let name = state.name;
+                state.trace.body_panicked(name, &*payload);
+            }
             nursery.panicked(payload);
         }
     }
@@ -382,7 +400,9 @@ impl<E, K: Kind> Nursery<'_, E, K> {
                     .drain(|flags, _| flags & BACKGROUND != 0, &mut dropped);
             }
         }
-        drop_all(self, dropped);
+        if !dropped.is_empty() {
+            drop_all_for(self, dropped, Some(Reason::Background));
+        }
     }
 
     fn panicked(&self, payload: Box<dyn std::any::Any + Send>) {
@@ -390,7 +410,7 @@ impl<E, K: Kind> Nursery<'_, E, K> {
         if state.panic.is_none() {
             state.panic = Some(payload);
         }
-        state.request_cancel();
+        state.request_cancel(Reason::Panic);
     }
 }
 
@@ -400,6 +420,20 @@ impl<E, K: Kind> Nursery<'_, E, K> {
 /// resuming a panic of its own) is the nursery's panic, like one while
 /// polling it: it resumes once every child is gone.
 fn drop_all<E, K: Kind>(nursery: &Nursery<'_, E, K>, children: Vec<NodeRef>) {
+    if children.is_empty() {
+        return;
+    }
+    let reason = nursery.state().reason;
+    drop_all_for(nursery, children, reason);
+}
+
+/// [`drop_all`], with the reason the children are dropped for.
+fn drop_all_for<E, K: Kind>(
+    nursery: &Nursery<'_, E, K>,
+    children: Vec<NodeRef>,
+    reason: Option<Reason>,
+) {
+    let _reason = crate::trace::ReasonGuard::set(reason);
     for child in &children {
         DROPPING_CHILDREN.with(|d| d.set(d.get() + 1));
         let dropped = catch_unwind(AssertUnwindSafe(|| child.drop_future()));
@@ -426,6 +460,9 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             let mut state = self.0.state();
             if state.phase < Phase::Closed {
                 state.cancel_requested = true;
+                if state.children.live > 0 {
+                    state.request_cancel(Reason::Dropped);
+                }
             }
             state.phase = Phase::Closed;
         }
@@ -435,7 +472,7 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             if dropped.is_empty() {
                 break;
             }
-            drop_all(self.0, dropped);
+            drop_all_for(self.0, dropped, Some(Reason::Dropped));
         }
         // A panic of this nursery that never got to resume (it was dropped
         // from outside before it finished): if an enclosing nursery is

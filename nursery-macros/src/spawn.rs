@@ -180,7 +180,9 @@ pub(crate) fn expand(
     let fut = &args.fut;
     let span = fut.span();
     let fut_local = Ident::new("__nursery_fut", Span::mixed_site());
-    let mut builder = quote_spanned!(call_span=> #handle.builder());
+    // The spawned expression names the child in traces when it has no name.
+    let label = label_of(fut);
+    let mut builder = quote_spanned!(call_span=> #handle.builder().__label(#label));
     if let Some(name) = &args.name {
         builder = quote_spanned!(name.span()=> #builder.name(#name));
     }
@@ -248,6 +250,32 @@ pub(crate) fn expand(
             #spawn
         }
     }
+}
+
+/// The expression as a user would write it: token text without the spaces
+/// `to_string` puts around paths, generics, calls and fields.
+fn label_of(fut: &Expr) -> String {
+    let mut text = fut.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" ::", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" . ", "."),
+        (" .", "."),
+        (" ,", ","),
+        (" ?", "?"),
+        ("& ", "&"),
+        (" !", "!"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
 }
 
 #[derive(PartialEq, Eq)]

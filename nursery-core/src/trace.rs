@@ -1,0 +1,316 @@
+//! Feature `tracing`: a span for every nursery and every child, and events
+//! for failures, panics, cancellations (with their reason) and the errors a
+//! nursery returns. Without the feature, everything here is a no-op of zero
+//! size.
+//!
+//! * Span `nursery` (INFO): `name` (its fn, for `#[nursery]`), `id`. Its
+//!   parent is the span current when it was first polled: the span of the
+//!   child it runs in, for a nested nursery.
+//! * Span `child` (INFO): `name` (from `name = "…"`, else the spawned
+//!   expression), `id`, `nursery` (the nursery's id), `parallel`. Entered on
+//!   every poll of the child, and while it is dropped.
+//! * Events: `child failed` (WARN), `child panicked` (ERROR, with the panic
+//!   message), `nursery cancelled` (INFO, `reason`), `child cancelled`
+//!   (DEBUG, `reason`, inside the child's span), `nursery failed` (WARN,
+//!   `failures`: how many errors it returns).
+
+use std::fmt;
+
+use crate::registry::Options;
+
+/// Why a nursery, or one of its children, was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// A child or the body failed.
+    Failure,
+    /// A child or the body panicked.
+    Panic,
+    /// `Nursery::cancel`.
+    Explicit,
+    /// `CancelToken::cancel`.
+    Token,
+    /// The `#[nursery(timeout)]` deadline.
+    Deadline,
+    /// The whole nursery future was dropped by its caller.
+    Dropped,
+    /// A background child: the body and every other child had finished.
+    Background,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Failure => "sibling failure",
+            Reason::Panic => "sibling panic",
+            Reason::Explicit => "explicit cancel",
+            Reason::Token => "cancel token",
+            Reason::Deadline => "deadline",
+            Reason::Dropped => "the nursery future was dropped",
+            Reason::Background => "background: the rest finished",
+        })
+    }
+}
+
+#[cfg(feature = "tracing")]
+mod imp {
+    use super::*;
+    use std::borrow::Cow;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::task::{Context, Poll};
+
+    static IDS: AtomicU64 = AtomicU64::new(1);
+
+    fn next_id() -> u64 {
+        IDS.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A nursery's span, made at its first poll.
+    #[derive(Default)]
+    pub(crate) struct NurseryTrace {
+        span: Option<(tracing::Span, u64)>,
+    }
+
+    impl NurseryTrace {
+        /// The span, made on first use (its parent is the current span).
+        pub(crate) fn span(&mut self, name: Option<&'static str>) -> &tracing::Span {
+            &self
+                .span
+                .get_or_insert_with(|| {
+                    let id = next_id();
+                    let span = tracing::info_span!("nursery", name = name.unwrap_or("scope"), id);
+                    (span, id)
+                })
+                .0
+        }
+
+        fn id(&self) -> u64 {
+            self.span.as_ref().map_or(0, |(_, id)| *id)
+        }
+
+        pub(crate) fn cancelled(&mut self, name: Option<&'static str>, reason: Reason) {
+            let span = self.span(name);
+            tracing::info!(parent: span, %reason, "nursery cancelled");
+        }
+
+        pub(crate) fn failed(&mut self, name: Option<&'static str>, failures: usize) {
+            let span = self.span(name);
+            tracing::warn!(parent: span, failures, "nursery failed");
+        }
+
+        pub(crate) fn body_panicked(
+            &mut self,
+            name: Option<&'static str>,
+            payload: &(dyn std::any::Any + Send),
+        ) {
+            let span = self.span(name);
+            tracing::error!(parent: span, panic = panic_message(payload), "body panicked");
+        }
+
+        /// Wraps a child in its span (the one `child_span` made for it, for
+        /// a parallel child's stand-in).
+        pub(crate) fn child<F: Future, E>(
+            &mut self,
+            nursery: Option<&'static str>,
+            fut: F,
+            options: &mut Options,
+        ) -> Traced<F, E> {
+            let span = match options.span.take() {
+                Some(span) => span,
+                None => self.child_span(
+                    nursery,
+                    options.name.as_ref(),
+                    options.label,
+                    options.parallel,
+                ),
+            };
+            Traced {
+                span,
+                fut,
+                done: false,
+                _error: std::marker::PhantomData,
+            }
+        }
+
+        /// A parallel child's span: its runtime task runs in it, and so does
+        /// its stand-in in the nursery (given `options`).
+        pub(crate) fn parallel<F>(
+            &mut self,
+            nursery: Option<&'static str>,
+            fut: F,
+            options: &mut Options,
+        ) -> tracing::instrument::Instrumented<F> {
+            let span = self.child_span(nursery, options.name.as_ref(), options.label, true);
+            options.span = Some(span.clone());
+            tracing::Instrument::instrument(fut, span)
+        }
+
+        fn child_span(
+            &mut self,
+            nursery: Option<&'static str>,
+            name: Option<&Cow<'static, str>>,
+            label: Option<&'static str>,
+            parallel: bool,
+        ) -> tracing::Span {
+            let nursery_id = {
+                self.span(nursery);
+                self.id()
+            };
+            let parent = &self.span.as_ref().expect("made above").0;
+            let label = match (name, label) {
+                (Some(name), _) => name.clone(),
+                (None, Some(label)) => Cow::Owned(short(label)),
+                (None, None) => Cow::Borrowed("child"),
+            };
+            tracing::info_span!(
+                parent: parent,
+                "child",
+                name = %label,
+                id = next_id(),
+                nursery = nursery_id,
+                parallel
+            )
+        }
+    }
+
+    fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+        payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a payload that is not a string)")
+    }
+
+    /// The spawned expression, on one line and at most 60 characters.
+    fn short(label: &str) -> String {
+        let one_line: String = label.split_whitespace().collect::<Vec<_>>().join(" ");
+        if one_line.chars().count() <= 60 {
+            one_line
+        } else {
+            one_line.chars().take(59).chain(Some('…')).collect()
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// A child in its span; reports its cancellation when dropped unfinished.
+        pub(crate) struct Traced<F, E> {
+            span: tracing::Span,
+            #[pin]
+            fut: F,
+            done: bool,
+            _error: std::marker::PhantomData<fn() -> E>,
+        }
+
+        impl<F, E> PinnedDrop for Traced<F, E> {
+            fn drop(this: Pin<&mut Self>) {
+                let this = this.project();
+                if !*this.done {
+                    let reason = super::current_reason();
+                    let _entered = this.span.enter();
+                    match reason {
+                        Some(reason) => tracing::debug!(%reason, "child cancelled"),
+                        None => tracing::debug!("child cancelled"),
+                    }
+                }
+            }
+        }
+    }
+
+    impl<F: Future, E> Future for Traced<F, E>
+    where
+        F::Output: crate::Outcome<E>,
+    {
+        type Output = F::Output;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let this = self.project();
+            let _entered = this.span.enter();
+            let fut = this.fut;
+            let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx)))
+            {
+                Ok(out) => out,
+                Err(payload) => {
+                    *this.done = true;
+                    tracing::error!(panic = panic_message(&*payload), "child panicked");
+                    std::panic::resume_unwind(payload)
+                }
+            };
+            if let Poll::Ready(out) = &out {
+                *this.done = true;
+                if crate::Outcome::<E>::is_failure(out) {
+                    tracing::warn!("child failed");
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+mod imp {
+    use super::*;
+    use std::future::Future;
+
+    #[derive(Default)]
+    pub(crate) struct NurseryTrace;
+
+    impl NurseryTrace {
+        #[inline]
+        pub(crate) fn cancelled(&mut self, _: Option<&'static str>, _: Reason) {}
+        #[inline]
+        pub(crate) fn failed(&mut self, _: Option<&'static str>, _: usize) {}
+        #[inline]
+        pub(crate) fn body_panicked(
+            &mut self,
+            _: Option<&'static str>,
+            _: &(dyn std::any::Any + Send),
+        ) {
+        }
+        #[inline]
+        pub(crate) fn child<F: Future, E>(
+            &mut self,
+            _: Option<&'static str>,
+            fut: F,
+            _: &mut Options,
+        ) -> F {
+            fut
+        }
+        #[inline]
+        pub(crate) fn parallel<F>(
+            &mut self,
+            _: Option<&'static str>,
+            fut: F,
+            _: &mut Options,
+        ) -> F {
+            fut
+        }
+    }
+}
+
+pub(crate) use imp::*;
+
+thread_local! {
+    /// Why the children being dropped on this thread are dropped.
+    static REASON: std::cell::Cell<Option<Reason>> = const { std::cell::Cell::new(None) };
+}
+
+/// While it lives, children dropped on this thread are dropped for `reason`.
+pub(crate) struct ReasonGuard(Option<Reason>);
+
+impl ReasonGuard {
+    pub(crate) fn set(reason: Option<Reason>) -> Self {
+        ReasonGuard(REASON.with(|r| r.replace(reason)))
+    }
+}
+
+impl Drop for ReasonGuard {
+    fn drop(&mut self) {
+        REASON.with(|r| r.set(self.0));
+    }
+}
+
+#[cfg(feature = "tracing")]
+fn current_reason() -> Option<Reason> {
+    REASON.with(std::cell::Cell::get)
+}
