@@ -170,3 +170,31 @@ fn a_parallel_child_runs_in_its_span_on_its_task_too() {
     has(&out, "child{name=far ");
     has(&out, "parallel=true}: inside the parallel child");
 }
+
+#[test]
+fn failures_a_dropped_nested_nursery_could_not_return_are_reported() {
+    #[nursery]
+    async fn inner() -> Result<(), Errors<&'static str>> {
+        // fails, then waits in a shielded child: the failure is collected
+        // but not yet returned when the outer nursery drops this one
+        spawn!(async { Err::<(), _>("inner failure") });
+        spawn!(std::future::pending::<()>(), shield);
+        Ok(())
+    }
+    #[nursery(n)]
+    async fn outer() {
+        spawn!(async { inner().await.unwrap_err() });
+        spawn!(async move {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            n.cancel()
+        });
+    }
+    let out = traced(|| paused().block_on(outer()));
+    has(&out, r#"nursery{name="inner""#);
+    has(
+        &out,
+        "nursery dropped with failures it could not return failures=1",
+    );
+}

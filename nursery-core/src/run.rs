@@ -474,6 +474,13 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             }
             drop_all_for(self.0, dropped, Some(Reason::Dropped));
         }
+        {
+            let mut state = self.0.state();
+            if let Some(errors) = state.errors.take() {
+                let name = state.name;
+                state.trace.dropped_with_failures(name, errors.len());
+            }
+        }
         // A panic of this nursery that never got to resume (it was dropped
         // from outside before it finished): if an enclosing nursery is
         // dropping it, that nursery takes it over (and resumes it once its

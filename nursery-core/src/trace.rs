@@ -12,7 +12,9 @@
 //! * Events: `child failed` (WARN), `child panicked` (ERROR, with the panic
 //!   message), `nursery cancelled` (INFO, `reason`), `child cancelled`
 //!   (DEBUG, `reason`, inside the child's span), `nursery failed` (WARN,
-//!   `failures`: how many errors it returns).
+//!   `failures`: how many errors it returns), `nursery dropped with failures
+//!   it could not return` (WARN, `failures`: a nested nursery cancelled from
+//!   outside had collected them; nowhere typed is left to put them).
 
 use std::fmt;
 
@@ -97,6 +99,20 @@ mod imp {
         pub(crate) fn failed(&mut self, name: Option<&'static str>, failures: usize) {
             let span = self.span(name);
             tracing::warn!(parent: span, failures, "nursery failed");
+        }
+
+        /// Dropped from outside with failures it never got to return.
+        pub(crate) fn dropped_with_failures(
+            &mut self,
+            name: Option<&'static str>,
+            failures: usize,
+        ) {
+            let span = self.span(name);
+            tracing::warn!(
+                parent: span,
+                failures,
+                "nursery dropped with failures it could not return"
+            );
         }
 
         pub(crate) fn body_panicked(
@@ -260,6 +276,8 @@ mod imp {
         pub(crate) fn cancelled(&mut self, _: Option<&'static str>, _: Reason) {}
         #[inline]
         pub(crate) fn failed(&mut self, _: Option<&'static str>, _: usize) {}
+        #[inline]
+        pub(crate) fn dropped_with_failures(&mut self, _: Option<&'static str>, _: usize) {}
         #[inline]
         pub(crate) fn body_panicked(
             &mut self,
