@@ -113,6 +113,10 @@ pub use nursery_core::{
 #[doc(inline)]
 pub use nursery_core::TokioTimer;
 
+#[cfg(feature = "task-tree")]
+#[doc(inline)]
+pub use nursery_core::task_tree;
+
 /// Turns the body of an `async fn` into a nursery.
 ///
 /// `#[nursery]` works on free fns, methods (`self`, `&self`, `&mut self`),

@@ -29,6 +29,8 @@ mod task;
 mod timer;
 mod token;
 mod trace;
+#[cfg(feature = "task-tree")]
+mod tree;
 
 #[doc(hidden)]
 pub mod __private;
@@ -46,3 +48,5 @@ pub use crate::task::{Task, TryJoin};
 pub use crate::timer::TokioTimer;
 pub use crate::timer::{Sleep, Timer, TimerAlreadySet, set_timer};
 pub use crate::token::{CancelToken, TokenCancelled};
+#[cfg(feature = "task-tree")]
+pub use crate::tree::task_tree;

@@ -120,6 +120,9 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) name: Option<&'static str>,
     /// Its span and its children's (feature `tracing`).
     pub(crate) trace: crate::trace::NurseryTrace,
+    /// Its place in the task tree (feature `task-tree`).
+    #[cfg(feature = "task-tree")]
+    pub(crate) tree: crate::tree::Registration,
     /// The state behind `cancel_token()`, once one was asked for.
     pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
@@ -173,6 +176,8 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 timeout_armed: false,
                 name,
                 trace: Default::default(),
+                #[cfg(feature = "task-tree")]
+                tree: Default::default(),
                 token: None,
             }),
             _scope: PhantomData,
@@ -396,6 +401,10 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         }
         let name = state.name;
         let mut options = options;
+        #[cfg(feature = "task-tree")]
+        {
+            options.tree.born_ms = state.tree.now_ms;
+        }
         let fut = state.trace.child::<F, E>(name, fut, &mut options);
         let joiner = state.children.insert(options, |shared, index, flags| {
             NodeRef::new::<_, E>(fut, shared, index, flags)
@@ -503,7 +512,8 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     /// # Panics
     ///
     /// See [`Started`].
-    pub fn start<T, F, Fut>(self, f: F) -> Started<T>
+    #[allow(unused_mut)] // `mut` for the task tree's flag
+    pub fn start<T, F, Fut>(mut self, f: F) -> Started<T>
     where
         F: FnOnce(TaskStatus<T>) -> Fut,
         Fut: Future + 'scope,
@@ -511,6 +521,10 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         K: Accepts<'scope, Fut, E>,
     {
         let (status, started) = crate::start::status(self.options.name.clone());
+        #[cfg(feature = "task-tree")]
+        {
+            self.options.tree.started = Some(status.tree_flag());
+        }
         self.spawn(f(status));
         started
     }
@@ -687,7 +701,8 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     /// # Errors
     ///
     /// As [`ParallelBuilder::spawn`].
-    pub fn start<T, F, Fut>(self, f: F) -> Result<Started<T>, SpawnError>
+    #[allow(unused_mut)] // `mut` for the task tree's flag
+    pub fn start<T, F, Fut>(mut self, f: F) -> Result<Started<T>, SpawnError>
     where
         T: Send + 'static,
         F: FnOnce(TaskStatus<T>) -> Fut,
@@ -696,6 +711,10 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         E: 'scope,
     {
         let (status, started) = crate::start::status(self.inner.options.name.clone());
+        #[cfg(feature = "task-tree")]
+        {
+            self.inner.options.tree.started = Some(status.tree_flag());
+        }
         self.spawn(f(status))?;
         Ok(started)
     }

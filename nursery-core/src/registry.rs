@@ -112,6 +112,9 @@ pub(crate) struct Options {
     /// runtime task runs in it too).
     #[cfg(feature = "tracing")]
     pub(crate) span: Option<tracing::Span>,
+    /// What the task tree shows of it.
+    #[cfg(feature = "task-tree")]
+    pub(crate) tree: crate::tree::ChildInfo,
 }
 
 impl Options {
@@ -132,6 +135,9 @@ pub(crate) struct Registry {
     shared: Option<Arc<Shared>>,
     /// Names of the children that have one.
     names: HashMap<usize, Cow<'static, str>>,
+    /// What the task tree shows of each slot's child.
+    #[cfg(feature = "task-tree")]
+    info: Vec<crate::tree::ChildInfo>,
     /// Children alive.
     pub(crate) live: usize,
     /// Children alive that are not `background`.
@@ -146,6 +152,8 @@ impl Default for Registry {
             fresh: VecDeque::new(),
             shared: None,
             names: HashMap::new(),
+            #[cfg(feature = "task-tree")]
+            info: Vec::new(),
             live: 0,
             foreground: 0,
         }
@@ -194,10 +202,35 @@ impl Registry {
         if !options.background {
             self.foreground += 1;
         }
+        #[cfg(feature = "task-tree")]
+        {
+            if self.info.len() <= index {
+                self.info.resize_with(index + 1, Default::default);
+            }
+            let mut info = options.tree;
+            info.label = options.label;
+            info.parallel = options.parallel;
+            self.info[index] = info;
+        }
         if let Some(name) = options.name {
             self.names.insert(index, name);
         }
         rest
+    }
+
+    /// Every child alive: its slot, flags, name and tree information.
+    #[cfg(feature = "task-tree")]
+    pub(crate) fn each_child(
+        &self,
+        mut f: impl FnMut(u32, u32, Option<&str>, &crate::tree::ChildInfo),
+    ) {
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(node) = slot.node() {
+                let name = self.names.get(&index).map(|n| &**n);
+                let info = &self.info[index];
+                f(index as u32, node.flags(), name, info);
+            }
+        }
     }
 
     /// Completes a batch of `ready` indices (`count` of them, from the

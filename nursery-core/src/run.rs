@@ -113,8 +113,25 @@ where
     };
     #[cfg(feature = "tracing")]
     let _entered = span.enter();
+    #[cfg(feature = "task-tree")]
+    let tree_key = {
+        let key = nursery.state().tree.key;
+        match key {
+            Some(key) => Some(key),
+            None => {
+                // First step: registered with no lock of ours held.
+                let (key, born) = crate::tree::register(nursery);
+                nursery.state().tree.set(key, born);
+                Some(key)
+            }
+        }
+    };
+    #[cfg(feature = "task-tree")]
+    let _current = CurrentGuard(crate::tree::enter(tree_key, BODY));
     let (shared, cancelling, shields) = {
         let mut state = nursery.state();
+        #[cfg(feature = "task-tree")]
+        state.tree.tick();
         if !state
             .parent
             .as_ref()
@@ -189,6 +206,8 @@ where
                 }
                 let index = ready[i] as usize;
                 shield::set_slot(ready[i]);
+                #[cfg(feature = "task-tree")]
+                crate::tree::enter(tree_key, ready[i]);
                 match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
                     Ok(Poll::Pending) => {}
                     Ok(Poll::Ready(result)) => {
@@ -219,6 +238,8 @@ where
             if let Some(shared) = &shared {
                 if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
                     shield::set_slot(BODY);
+                    #[cfg(feature = "task-tree")]
+                    crate::tree::enter(tree_key, BODY);
                     poll_body(nursery, &waker, body.as_mut(), absorb, value);
                 }
             }
@@ -453,8 +474,28 @@ thread_local! {
 /// Closes the nursery and drops every child left in it.
 struct Teardown<'n, 'scope, E, K: Kind>(&'n Nursery<'scope, E, K>);
 
+/// Puts back the task tree's notion of which code runs now, when a step
+/// ends (however it ends).
+#[cfg(feature = "task-tree")]
+struct CurrentGuard(Option<(usize, u32)>);
+
+#[cfg(feature = "task-tree")]
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        crate::tree::restore(self.0);
+    }
+}
+
 impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
     fn drop(&mut self) {
+        #[cfg(feature = "task-tree")]
+        {
+            // First: from here on the task tree does not read this nursery.
+            let key = self.0.state().tree.key.take();
+            if let Some(key) = key {
+                crate::tree::deregister(key);
+            }
+        }
         {
             // Dropped from outside: cancelled, as far as anyone asks.
             let mut state = self.0.state();

@@ -37,6 +37,9 @@ use crate::sync::lock;
 /// ```
 pub struct TaskStatus<T> {
     slot: Option<Arc<Mutex<Slot<T>>>>,
+    /// Set once `started` was called, for the task tree.
+    #[cfg(feature = "task-tree")]
+    flag: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Slot<T> {
@@ -49,6 +52,8 @@ struct Slot<T> {
 impl<T> TaskStatus<T> {
     /// Reports the child as started, with `value` for the parent.
     pub fn started(mut self, value: T) {
+        #[cfg(feature = "task-tree")]
+        self.flag.store(true, std::sync::atomic::Ordering::Release);
         if let Some(slot) = self.slot.take() {
             finish(&slot, Some(value));
         }
@@ -64,6 +69,14 @@ fn finish<T>(slot: &Mutex<Slot<T>>, value: Option<T>) {
     };
     if let Some(waker) = waker {
         waker.wake();
+    }
+}
+
+impl<T> TaskStatus<T> {
+    /// The flag the task tree reads to show "waiting for start".
+    #[cfg(feature = "task-tree")]
+    pub(crate) fn tree_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::clone(&self.flag)
     }
 }
 
@@ -91,6 +104,8 @@ pub(crate) fn status<T>(name: Option<Cow<'static, str>>) -> (TaskStatus<T>, Star
     (
         TaskStatus {
             slot: Some(slot.clone()),
+            #[cfg(feature = "task-tree")]
+            flag: Arc::default(),
         },
         Started { slot, name },
     )

@@ -98,6 +98,24 @@ pub(crate) fn timer() -> &'static dyn Timer {
         .as_ref()
 }
 
+/// "Now" on the deadlines' clock, without fixing which timer that is (the
+/// task tree's ages): the timer given to `set_timer`, else tokio's (feature
+/// `tokio`, so that paused time shows), else the system clock.
+#[cfg(feature = "task-tree")]
+pub(crate) fn now() -> Instant {
+    if let Some(timer) = TIMER.get() {
+        return timer.now();
+    }
+    #[cfg(feature = "tokio")]
+    {
+        TokioTimer.now()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        Instant::now()
+    }
+}
+
 /// Tokio's timer: honours `tokio::time::pause` and `advance`.
 #[cfg(feature = "tokio")]
 #[derive(Debug, Clone, Copy, Default)]

@@ -286,6 +286,7 @@ mod imp {
         ) {
         }
         #[inline]
+        #[allow(clippy::extra_unused_type_parameters)] // used with the feature
         pub(crate) fn child<F: Future, E>(
             &mut self,
             _: Option<&'static str>,

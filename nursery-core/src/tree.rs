@@ -1,0 +1,366 @@
+//! Feature `task-tree`: [`task_tree`] renders, at any moment, every running
+//! nursery of the program and its children as an indented tree.
+//!
+//! Each nursery registers itself (a type-erased pointer and a function
+//! that reads it) in a process-wide list at its first poll and leaves it
+//! when its driver is dropped; `task_tree` locks the list and reads each
+//! nursery under the nursery's own lock. Nothing is collected unless a tree
+//! is asked for: the steady cost is one registration per nursery, one clock
+//! read per step of its driver, and a few bytes per child (its birth time,
+//! the spawned expression, whether it is parallel or waiting for `start`).
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::kind::Kind;
+use crate::nursery::{Nursery, Phase};
+use crate::sync::lock;
+
+/// What the tree shows of a child, kept by the registry per slot.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ChildInfo {
+    /// Milliseconds since its nursery registered.
+    pub(crate) born_ms: u32,
+    /// The spawned expression (`spawn!`), for a child without a name.
+    pub(crate) label: Option<&'static str>,
+    pub(crate) parallel: bool,
+    /// A `start!` child: set once it called `started`.
+    pub(crate) started: Option<Arc<AtomicBool>>,
+}
+
+/// A nursery's place in the list, kept in its state.
+#[derive(Debug, Default)]
+pub(crate) struct Registration {
+    pub(crate) key: Option<usize>,
+    born: Option<Instant>,
+    /// Milliseconds since it registered, as of its driver's last step.
+    pub(crate) now_ms: u32,
+}
+
+impl Registration {
+    /// Called at every step of the driver: the clock for children's ages.
+    pub(crate) fn tick(&mut self) {
+        if let Some(born) = self.born {
+            let elapsed = crate::timer::now().saturating_duration_since(born);
+            self.now_ms = u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX);
+        }
+    }
+}
+
+/// One child, as read for the tree.
+struct ChildView {
+    slot: u32,
+    name: String,
+    tags: Vec<&'static str>,
+    /// When it was spawned, since its nursery registered.
+    born: Duration,
+}
+
+/// One nursery, as read for the tree.
+struct NurseryView {
+    state: String,
+    children: Vec<ChildView>,
+}
+
+struct Entry {
+    /// The `Nursery`, type-erased; valid while the entry is in the list.
+    nursery: *const (),
+    read: unsafe fn(*const ()) -> NurseryView,
+    name: Option<&'static str>,
+    born: Instant,
+    /// The nursery and slot (child, or `BODY`) it runs in, if any.
+    parent: Option<(usize, u32)>,
+}
+
+// SAFETY: the pointer is only dereferenced by `read`, under the list's lock,
+// to take the nursery's own mutex; see `register`.
+#[allow(unsafe_code)]
+unsafe impl Send for Entry {}
+
+#[derive(Default)]
+struct List {
+    entries: Vec<Option<Entry>>,
+    free: Vec<usize>,
+}
+
+static LIST: Mutex<List> = Mutex::new(List {
+    entries: Vec::new(),
+    free: Vec::new(),
+});
+
+thread_local! {
+    /// The nursery and slot whose code runs now on this thread: the parent
+    /// of a nursery that registers.
+    static CURRENT: Cell<Option<(usize, u32)>> = const { Cell::new(None) };
+}
+
+/// Marks that the code of `slot` in nursery `key` runs now; gives what was
+/// marked before, to put back with [`restore`].
+#[inline]
+pub(crate) fn enter(key: Option<usize>, slot: u32) -> Option<(usize, u32)> {
+    CURRENT.with(|c| c.replace(key.map(|k| (k, slot))))
+}
+
+/// Puts back what [`enter`] replaced.
+#[inline]
+pub(crate) fn restore(before: Option<(usize, u32)>) {
+    CURRENT.with(|c| c.set(before));
+}
+
+/// Adds `nursery` to the list; its key.
+///
+/// Called at the first step of its driver, with no lock of the nursery held
+/// (`task_tree` takes the list's lock, then nurseries' locks: never the
+/// other way round).
+pub(crate) fn register<E, K: Kind>(nursery: &Nursery<'_, E, K>) -> (usize, Instant) {
+    let born = crate::timer::now();
+    let entry = Entry {
+        nursery: std::ptr::from_ref(nursery).cast(),
+        read: read::<E, K>,
+        name: nursery.name(),
+        born,
+        parent: CURRENT.with(Cell::get),
+    };
+    let mut list = lock(&LIST);
+    let key = match list.free.pop() {
+        Some(key) => {
+            list.entries[key] = Some(entry);
+            key
+        }
+        None => {
+            list.entries.push(Some(entry));
+            list.entries.len() - 1
+        }
+    };
+    (key, born)
+}
+
+impl Registration {
+    pub(crate) fn set(&mut self, key: usize, born: Instant) {
+        self.key = Some(key);
+        self.born = Some(born);
+    }
+}
+
+/// Takes the nursery out of the list: from here on nothing reads it. Called
+/// first thing when its driver is dropped, with no lock of the nursery held.
+pub(crate) fn deregister(key: usize) {
+    let mut list = lock(&LIST);
+    list.entries[key] = None;
+    list.free.push(key);
+}
+
+/// Reads a nursery for the tree.
+///
+/// # Safety
+///
+/// `ptr` is an entry's pointer, read under the list's lock. It is valid:
+/// the nursery registered from inside its driver's first poll, so it lives
+/// in a pinned future (the `async fn` or `scope!` frame that owns it), whose
+/// memory is not reused before it is dropped (`Pin`'s drop guarantee, which
+/// also covers a future that is leaked); and when that frame drops, the
+/// driver (which borrows the nursery, so goes first) takes the entry out,
+/// under the list's lock, before anything else. Only the nursery's mutex is
+/// used, and through it only data that is itself thread-safe (phases,
+/// counts, names, flags read atomically from children's headers): never a
+/// child's future, output or error — so reading from another thread is
+/// sound even for a nursery whose children are not `Send`.
+#[allow(unsafe_code)]
+unsafe fn read<E, K: Kind>(ptr: *const ()) -> NurseryView {
+    // SAFETY: see above.
+    let nursery = unsafe { &*ptr.cast::<Nursery<'_, E, K>>() };
+    let state = nursery.state();
+    let cancelling = state.phase >= Phase::Cancelling && state.phase < Phase::Closed;
+    let phase = match state.phase {
+        Phase::Running => "running".to_owned(),
+        Phase::Grace => format!(
+            "cancelling, grace period ({})",
+            state.reason.map_or_else(String::new, |r| r.to_string())
+        ),
+        Phase::Cancelling | Phase::Cancelled => format!(
+            "cancelling ({})",
+            state.reason.map_or_else(String::new, |r| r.to_string())
+        ),
+        Phase::Closed => "finishing".to_owned(),
+    };
+    let mut children = Vec::new();
+    state.children.each_child(|slot, flags, name, info| {
+        let mut tags = Vec::new();
+        if info.parallel {
+            tags.push("parallel");
+        }
+        if flags & crate::node::SHIELD != 0 {
+            tags.push("shielded");
+        }
+        if flags & crate::node::BACKGROUND != 0 {
+            tags.push("background");
+        }
+        if info
+            .started
+            .as_ref()
+            .is_some_and(|s| !s.load(Ordering::Acquire))
+        {
+            tags.push("waiting for start");
+        }
+        if cancelling && flags & crate::node::SHIELD == 0 {
+            tags.push("cancelling");
+        }
+        let name = match (name, info.label) {
+            (Some(name), _) => format!("`{name}`"),
+            (None, Some(label)) => short(label),
+            (None, None) => "(unnamed)".to_owned(),
+        };
+        children.push(ChildView {
+            slot,
+            name,
+            tags,
+            born: Duration::from_millis(u64::from(info.born_ms)),
+        });
+    });
+    NurseryView {
+        state: phase,
+        children,
+    }
+}
+
+/// The spawned expression, on one line and at most 60 characters.
+fn short(label: &str) -> String {
+    let one_line = label.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= 60 {
+        one_line
+    } else {
+        one_line.chars().take(59).chain(Some('…')).collect()
+    }
+}
+
+fn age(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// Renders every running nursery of the program, with its children, as an
+/// indented tree: names (a nursery's fn; a child's `name = "…"`, or the
+/// spawned expression), what each is doing (`running`, `cancelling` and
+/// why, `shielded`, `background`, `parallel`, `waiting for start`) and its
+/// age. A nursery started inside a child is shown under that child; one
+/// inside a nursery's body, under `body`. Call it from anywhere, any
+/// thread, at any time (a signal handler's task, a debug endpoint).
+///
+/// A child's birth is taken at its nursery's step (the clock is read once
+/// per step, not per spawn), so a child spawned by the body between two
+/// steps looks as old as that step.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn};
+///
+/// #[nursery]
+/// async fn serve() -> String {
+///     spawn!(std::future::pending::<()>(), name = "heartbeat", background);
+///     spawn!(async {}, name = "quick");
+///     tokio::task::yield_now().await; // let the children start
+///     nursery_core::task_tree() // `nursery::task_tree` with the `task-tree` feature
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let tree = rt.block_on(serve());
+/// assert!(tree.contains("nursery `serve` (running"), "{tree}");
+/// assert!(tree.contains("child `heartbeat` [background]"), "{tree}");
+/// ```
+pub fn task_tree() -> String {
+    let now = crate::timer::now();
+    let list = lock(&LIST);
+    let mut views = Vec::with_capacity(list.entries.len());
+    for entry in &list.entries {
+        views.push(entry.as_ref().map(|entry| {
+            // SAFETY: an entry in the list, read under the list's lock.
+            #[allow(unsafe_code)]
+            let view = unsafe { (entry.read)(entry.nursery) };
+            view
+        }));
+    }
+    let mut out = String::new();
+    let roots: Vec<usize> = list
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(key, e)| {
+            let e = e.as_ref()?;
+            let parent_alive = e
+                .parent
+                .is_some_and(|(p, _)| list.entries.get(p).is_some_and(Option::is_some));
+            (!parent_alive).then_some(key)
+        })
+        .collect();
+    if roots.is_empty() {
+        out.push_str("(no nursery is running)\n");
+    }
+    for key in roots {
+        render(&list, &views, key, 0, now, &mut out);
+    }
+    out
+}
+
+fn render(
+    list: &List,
+    views: &[Option<NurseryView>],
+    key: usize,
+    depth: usize,
+    now: Instant,
+    out: &mut String,
+) {
+    let (Some(entry), Some(view)) = (&list.entries[key], &views[key]) else {
+        return;
+    };
+    let pad = "  ".repeat(depth);
+    let name = entry
+        .name
+        .map_or_else(|| "(scope)".to_owned(), |n| format!("`{n}`"));
+    let _ = writeln!(
+        out,
+        "{pad}nursery {name} ({}, {}, {} children)",
+        view.state,
+        age(now.saturating_duration_since(entry.born)),
+        view.children.len()
+    );
+    let nested = |slot: u32| {
+        list.entries.iter().enumerate().filter_map(move |(k, e)| {
+            e.as_ref()
+                .filter(|e| e.parent == Some((key, slot)))
+                .map(|_| k)
+        })
+    };
+    let body: Vec<usize> = nested(crate::shield::BODY).collect();
+    if !body.is_empty() {
+        let _ = writeln!(out, "{pad}  body");
+        for k in body {
+            render(list, views, k, depth + 2, now, out);
+        }
+    }
+    for child in &view.children {
+        let tags = if child.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", child.tags.join(", "))
+        };
+        let child_age = now
+            .saturating_duration_since(entry.born)
+            .saturating_sub(child.born);
+        let _ = writeln!(
+            out,
+            "{pad}  child {}{tags} ({})",
+            child.name,
+            age(child_age)
+        );
+        for k in nested(child.slot) {
+            render(list, views, k, depth + 2, now, out);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Feature `task-tree`: `nursery::task_tree()` shows every running nursery
+//! and its children, nested, with names, states and ages.
+#![cfg(all(feature = "task-tree", feature = "tokio"))]
+
+use std::time::Duration;
+
+use nursery::{Errors, TaskStatus, nursery, spawn, start};
+
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+fn has(tree: &str, needle: &str) {
+    assert!(tree.contains(needle), "missing {needle:?} in:\n{tree}");
+}
+
+#[nursery]
+async fn worker() {
+    spawn!(std::future::pending::<()>(), name = "inner-job");
+    std::future::pending::<()>().await
+}
+
+async fn listener(status: TaskStatus<u16>, release: tokio::sync::oneshot::Receiver<()>) {
+    release.await.ok();
+    status.started(80);
+    std::future::pending::<()>().await
+}
+
+#[nursery(n)]
+async fn server(
+    trees: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<(), Errors<nursery::SpawnError>> {
+    spawn!(std::future::pending::<()>(), name = "heartbeat", background);
+    spawn!(async move { n.cancelled().await }, name = "saver", shield);
+    spawn!(worker());
+    spawn!(std::future::pending::<()>(), name = "remote", parallel)?;
+    let (release, wait) = tokio::sync::oneshot::channel();
+    let t = trees.clone();
+    spawn!(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        t.send(nursery::task_tree()).unwrap(); // while `listener` waits for start
+        release.send(()).unwrap();
+    });
+    let _port = start!(|status| listener(status, wait), name = "listener");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    trees.send(nursery::task_tree()).unwrap();
+    n.cancel();
+    Ok(())
+}
+
+/// One test, so that no other test's nursery shows in the process-wide tree.
+#[test]
+fn the_task_tree() {
+    the_tree_shows_nurseries_children_states_and_ages();
+    a_cancelling_nursery_says_why();
+    // once every nursery has returned, nothing is left
+    assert_eq!(nursery::task_tree(), "(no nursery is running)\n");
+}
+
+fn the_tree_shows_nurseries_children_states_and_ages() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    paused().block_on(async { server(tx).await.unwrap() });
+    let during_start = rx.try_recv().unwrap();
+    let after = rx.try_recv().unwrap();
+    has(&during_start, "nursery `server` (running, 3.0 s");
+    has(
+        &during_start,
+        "child `listener` [waiting for start] (3.0 s)",
+    );
+    has(&after, "child `heartbeat` [background] (5.0 s)");
+    has(&after, "child `saver` [shielded] (5.0 s)");
+    has(&after, "child `remote` [parallel] (5.0 s)");
+    has(&after, "child worker() (5.0 s)");
+    // the nested nursery is under the child it runs in
+    has(
+        &after,
+        "  child worker() (5.0 s)\n    nursery `worker` (running, 5.0 s, 1 children)\n      child `inner-job` (5.0 s)",
+    );
+    assert!(!after.contains("waiting for start"), "{after}");
+}
+
+fn a_cancelling_nursery_says_why() {
+    #[nursery(n, grace = Duration::from_secs(10))]
+    async fn shutting_down(out: &std::sync::Mutex<String>) {
+        spawn!(
+            async move {
+                n.cancelled().await;
+                tokio::time::sleep(Duration::from_secs(1)).await; // cleaning up
+                *out.lock().unwrap() = nursery::task_tree();
+            },
+            name = "conn"
+        );
+        tokio::task::yield_now().await;
+        n.cancel();
+    }
+    let out = std::sync::Mutex::new(String::new());
+    paused().block_on(shutting_down(&out));
+    let tree = out.into_inner().unwrap();
+    has(
+        &tree,
+        "nursery `shutting_down` (cancelling, grace period (explicit cancel)",
+    );
+    has(&tree, "child `conn` [cancelling]");
+}
