@@ -12,6 +12,10 @@
 //! ```
 //!
 //! Options: `--addr 127.0.0.1:7878`, `--idle-ms 5000`, `--max-conns N`.
+//!
+//! Built with the `task-tree` feature (`--features tokio,task-tree`), it
+//! prints the live task tree — the server's nursery and every open
+//! connection — each time Enter is pressed.
 
 #[path = "support/echo.rs"]
 mod echo;
@@ -52,6 +56,15 @@ async fn main() -> anyhow::Result<()> {
     );
     let stats = Arc::new(echo::Stats::default());
     let started = Instant::now();
+    #[cfg(feature = "task-tree")]
+    {
+        println!("press Enter to print the task tree");
+        std::thread::spawn(|| {
+            for _ in std::io::stdin().lines().map_while(Result::ok) {
+                print!("{}", nursery::task_tree());
+            }
+        });
+    }
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await // no signal handling here: run until max-conns

@@ -174,11 +174,9 @@ mod imp {
                 self.id()
             };
             let parent = &self.span.as_ref().expect("made above").0;
-            let label = match (name, label) {
-                (Some(name), _) => name.clone(),
-                (None, Some(label)) => Cow::Owned(short(label)),
-                (None, None) => Cow::Borrowed("child"),
-            };
+            // Formatted only if a subscriber wants the span: no allocation
+            // otherwise.
+            let label = Label { name, label };
             tracing::info_span!(
                 parent: parent,
                 "child",
@@ -198,13 +196,36 @@ mod imp {
             .unwrap_or("(a payload that is not a string)")
     }
 
-    /// The spawned expression, on one line and at most 60 characters.
-    fn short(label: &str) -> String {
-        let one_line: String = label.split_whitespace().collect::<Vec<_>>().join(" ");
-        if one_line.chars().count() <= 60 {
-            one_line
-        } else {
-            one_line.chars().take(59).chain(Some('…')).collect()
+    /// A child's name: its own, else the spawned expression on one line
+    /// and at most 60 characters.
+    struct Label<'a> {
+        name: Option<&'a Cow<'static, str>>,
+        label: Option<&'static str>,
+    }
+
+    impl fmt::Display for Label<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match (self.name, self.label) {
+                (Some(name), _) => f.write_str(name),
+                (None, Some(label)) => {
+                    let mut written = 0;
+                    for (i, word) in label.split_whitespace().enumerate() {
+                        if i > 0 {
+                            f.write_str(" ")?;
+                            written += 1;
+                        }
+                        for c in word.chars() {
+                            if written == 59 {
+                                return f.write_str("…");
+                            }
+                            write!(f, "{c}")?;
+                            written += 1;
+                        }
+                    }
+                    Ok(())
+                }
+                (None, None) => f.write_str("child"),
+            }
         }
     }
 
