@@ -94,14 +94,15 @@ pub async fn serve(
     let stop = stop_when(config, &stats, signal);
     tokio::pin!(stop);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
             () = &mut stop => break,
         };
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         spawn!(
             connection(stream, config.idle, stats.clone(), Some(token.clone())),
-            parallel
+            parallel,
+            name = format!("conn {peer}")
         )?;
     }
     n.cancel(); // every open connection gets its goodbye, within GRACE
