@@ -403,7 +403,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         let mut options = options;
         #[cfg(feature = "task-tree")]
         {
-            options.tree.born_ms = state.tree.now_ms;
+            options.born_ms = state.tree.now_ms;
         }
         let fut = state.trace.child::<F, E>(name, fut, &mut options);
         let joiner = state.children.insert(options, |shared, index, flags| {
@@ -523,7 +523,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         let (status, started) = crate::start::status(self.options.name.clone());
         #[cfg(feature = "task-tree")]
         {
-            self.options.tree.started = Some(status.tree_flag());
+            self.options.started = Some(status.tree_flag());
         }
         self.spawn(f(status));
         started
@@ -713,7 +713,7 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         let (status, started) = crate::start::status(self.inner.options.name.clone());
         #[cfg(feature = "task-tree")]
         {
-            self.inner.options.tree.started = Some(status.tree_flag());
+            self.inner.options.started = Some(status.tree_flag());
         }
         self.spawn(f(status))?;
         Ok(started)

@@ -112,9 +112,12 @@ pub(crate) struct Options {
     /// runtime task runs in it too).
     #[cfg(feature = "tracing")]
     pub(crate) span: Option<tracing::Span>,
-    /// What the task tree shows of it.
+    /// When it was spawned, for the task tree.
     #[cfg(feature = "task-tree")]
-    pub(crate) tree: crate::tree::ChildInfo,
+    pub(crate) born_ms: u32,
+    /// A `start!` child's flag, for the task tree.
+    #[cfg(feature = "task-tree")]
+    pub(crate) started: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Options {
@@ -138,6 +141,9 @@ pub(crate) struct Registry {
     /// What the task tree shows of each slot's child.
     #[cfg(feature = "task-tree")]
     info: Vec<crate::tree::ChildInfo>,
+    /// The flags of `start!` children, for the task tree.
+    #[cfg(feature = "task-tree")]
+    started: HashMap<usize, Arc<std::sync::atomic::AtomicBool>>,
     /// Children alive.
     pub(crate) live: usize,
     /// Children alive that are not `background`.
@@ -154,6 +160,8 @@ impl Default for Registry {
             names: HashMap::new(),
             #[cfg(feature = "task-tree")]
             info: Vec::new(),
+            #[cfg(feature = "task-tree")]
+            started: HashMap::new(),
             live: 0,
             foreground: 0,
         }
@@ -204,13 +212,16 @@ impl Registry {
         }
         #[cfg(feature = "task-tree")]
         {
-            if self.info.len() <= index {
-                self.info.resize_with(index + 1, Default::default);
+            let info =
+                crate::tree::ChildInfo::new(options.born_ms, options.label, options.parallel);
+            if index == self.info.len() {
+                self.info.push(info);
+            } else {
+                self.info[index] = info;
             }
-            let mut info = options.tree;
-            info.label = options.label;
-            info.parallel = options.parallel;
-            self.info[index] = info;
+            if let Some(started) = options.started {
+                self.started.insert(index, started);
+            }
         }
         if let Some(name) = options.name {
             self.names.insert(index, name);
@@ -222,13 +233,20 @@ impl Registry {
     #[cfg(feature = "task-tree")]
     pub(crate) fn each_child(
         &self,
-        mut f: impl FnMut(u32, u32, Option<&str>, &crate::tree::ChildInfo),
+        mut f: impl FnMut(
+            u32,
+            u32,
+            Option<&str>,
+            &crate::tree::ChildInfo,
+            Option<&std::sync::atomic::AtomicBool>,
+        ),
     ) {
         for (index, slot) in self.slots.iter().enumerate() {
             if let Some(node) = slot.node() {
                 let name = self.names.get(&index).map(|n| &**n);
                 let info = &self.info[index];
-                f(index as u32, node.flags(), name, info);
+                let started = self.started.get(&index).map(|s| &**s);
+                f(index as u32, node.flags(), name, info, started);
             }
         }
     }
@@ -270,6 +288,10 @@ impl Registry {
         self.live -= 1;
         if node.flags() & BACKGROUND == 0 {
             self.foreground -= 1;
+        }
+        #[cfg(feature = "task-tree")]
+        if !self.started.is_empty() {
+            self.started.remove(&index);
         }
         if self.names.is_empty() {
             None // most nurseries name no child: no hashing then

@@ -114,24 +114,14 @@ where
     #[cfg(feature = "tracing")]
     let _entered = span.enter();
     #[cfg(feature = "task-tree")]
-    let tree_key = {
-        let key = nursery.state().tree.key;
-        match key {
-            Some(key) => Some(key),
-            None => {
-                // First step: registered with no lock of ours held.
-                let (key, born) = crate::tree::register(nursery);
-                nursery.state().tree.set(key, born);
-                Some(key)
-            }
-        }
-    };
-    #[cfg(feature = "task-tree")]
-    let _current = CurrentGuard(crate::tree::enter(tree_key, BODY));
+    let tree_key;
     let (shared, cancelling, shields) = {
         let mut state = nursery.state();
         #[cfg(feature = "task-tree")]
-        state.tree.tick();
+        {
+            state.tree.tick();
+            tree_key = state.tree.key;
+        }
         if !state
             .parent
             .as_ref()
@@ -154,10 +144,19 @@ where
             state.shields.clone(),
         )
     };
+    #[cfg(feature = "task-tree")]
+    let tree_key = tree_key.or_else(|| {
+        // First step: registered with no lock of ours held.
+        let (key, born) = crate::tree::register(nursery);
+        nursery.state().tree.set(key, born);
+        Some(key)
+    });
     let shields_now = shields;
     let guardian = Guardian::Nursery {
         shields: shields_now.clone().map(OnceCell::from).unwrap_or_default(),
         slot: Cell::new(BODY),
+        #[cfg(feature = "task-tree")]
+        tree: tree_key,
     };
     let shielded = |slot: u32| shields_now.as_ref().is_some_and(|s| s.active(slot));
     let (shared, guardian) = shield::guarded(guardian, || {
@@ -206,8 +205,6 @@ where
                 }
                 let index = ready[i] as usize;
                 shield::set_slot(ready[i]);
-                #[cfg(feature = "task-tree")]
-                crate::tree::enter(tree_key, ready[i]);
                 match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
                     Ok(Poll::Pending) => {}
                     Ok(Poll::Ready(result)) => {
@@ -238,8 +235,6 @@ where
             if let Some(shared) = &shared {
                 if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
                     shield::set_slot(BODY);
-                    #[cfg(feature = "task-tree")]
-                    crate::tree::enter(tree_key, BODY);
                     poll_body(nursery, &waker, body.as_mut(), absorb, value);
                 }
             }
@@ -473,18 +468,6 @@ thread_local! {
 
 /// Closes the nursery and drops every child left in it.
 struct Teardown<'n, 'scope, E, K: Kind>(&'n Nursery<'scope, E, K>);
-
-/// Puts back the task tree's notion of which code runs now, when a step
-/// ends (however it ends).
-#[cfg(feature = "task-tree")]
-struct CurrentGuard(Option<(usize, u32)>);
-
-#[cfg(feature = "task-tree")]
-impl Drop for CurrentGuard {
-    fn drop(&mut self) {
-        crate::tree::restore(self.0);
-    }
-}
 
 impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
     fn drop(&mut self) {

@@ -69,7 +69,22 @@ pub(crate) enum Guardian {
         shields: OnceCell<Arc<Shields>>,
         /// The child being polled (set by the driver), or `BODY`.
         slot: Cell<u32>,
+        /// The nursery's key in the task tree.
+        #[cfg(feature = "task-tree")]
+        tree: Option<usize>,
     },
+}
+
+/// The nursery (its task-tree key) and slot whose code runs now on this
+/// thread, if any: the parent of a nursery that registers.
+#[cfg(feature = "task-tree")]
+pub(crate) fn current_tree_slot() -> Option<(usize, u32)> {
+    GUARDIANS.with(|g| {
+        g.borrow().iter().rev().find_map(|guardian| match guardian {
+            Guardian::Nursery { slot, tree, .. } => Some(tree.map(|key| (key, slot.get()))),
+            Guardian::Scope(_) => None,
+        })
+    })?
 }
 
 thread_local! {
@@ -127,7 +142,7 @@ pub(crate) fn register() -> Registration {
                     scope.shield_started();
                     Held::Scope(scope.clone())
                 }
-                Guardian::Nursery { shields, slot } => {
+                Guardian::Nursery { shields, slot, .. } => {
                     let shields = shields.get_or_init(Default::default).clone();
                     shields.add(slot.get());
                     Held::Nursery(shields, slot.get())

@@ -9,26 +9,43 @@
 //! read per step of its driver, and a few bytes per child (its birth time,
 //! the spawned expression, whether it is parallel or waiting for `start`).
 
-use std::cell::Cell;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::kind::Kind;
 use crate::nursery::{Nursery, Phase};
 use crate::sync::lock;
 
-/// What the tree shows of a child, kept by the registry per slot.
-#[derive(Debug, Default, Clone)]
+/// What the tree shows of a child, kept by the registry per slot (24
+/// bytes; a `start!` child's flag is kept aside).
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct ChildInfo {
-    /// Milliseconds since its nursery registered.
-    pub(crate) born_ms: u32,
+    /// Milliseconds since its nursery registered; the top bit says
+    /// `parallel`.
+    born: u32,
     /// The spawned expression (`spawn!`), for a child without a name.
     pub(crate) label: Option<&'static str>,
-    pub(crate) parallel: bool,
-    /// A `start!` child: set once it called `started`.
-    pub(crate) started: Option<Arc<AtomicBool>>,
+}
+
+const PARALLEL: u32 = 1 << 31;
+
+impl ChildInfo {
+    pub(crate) fn new(born_ms: u32, label: Option<&'static str>, parallel: bool) -> Self {
+        ChildInfo {
+            born: born_ms.min(PARALLEL - 1) | if parallel { PARALLEL } else { 0 },
+            label,
+        }
+    }
+
+    fn born_ms(&self) -> u32 {
+        self.born & !PARALLEL
+    }
+
+    fn parallel(&self) -> bool {
+        self.born & PARALLEL != 0
+    }
 }
 
 /// A nursery's place in the list, kept in its state.
@@ -91,25 +108,6 @@ static LIST: Mutex<List> = Mutex::new(List {
     free: Vec::new(),
 });
 
-thread_local! {
-    /// The nursery and slot whose code runs now on this thread: the parent
-    /// of a nursery that registers.
-    static CURRENT: Cell<Option<(usize, u32)>> = const { Cell::new(None) };
-}
-
-/// Marks that the code of `slot` in nursery `key` runs now; gives what was
-/// marked before, to put back with [`restore`].
-#[inline]
-pub(crate) fn enter(key: Option<usize>, slot: u32) -> Option<(usize, u32)> {
-    CURRENT.with(|c| c.replace(key.map(|k| (k, slot))))
-}
-
-/// Puts back what [`enter`] replaced.
-#[inline]
-pub(crate) fn restore(before: Option<(usize, u32)>) {
-    CURRENT.with(|c| c.set(before));
-}
-
 /// Adds `nursery` to the list; its key.
 ///
 /// Called at the first step of its driver, with no lock of the nursery held
@@ -122,7 +120,9 @@ pub(crate) fn register<E, K: Kind>(nursery: &Nursery<'_, E, K>) -> (usize, Insta
         read: read::<E, K>,
         name: nursery.name(),
         born,
-        parent: CURRENT.with(Cell::get),
+        // the nursery whose child (or body) is being polled: its driver's
+        // guardian is on this thread's stack, with the slot it polls
+        parent: crate::shield::current_tree_slot(),
     };
     let mut list = lock(&LIST);
     let key = match list.free.pop() {
@@ -187,39 +187,37 @@ unsafe fn read<E, K: Kind>(ptr: *const ()) -> NurseryView {
         Phase::Closed => "finishing".to_owned(),
     };
     let mut children = Vec::new();
-    state.children.each_child(|slot, flags, name, info| {
-        let mut tags = Vec::new();
-        if info.parallel {
-            tags.push("parallel");
-        }
-        if flags & crate::node::SHIELD != 0 {
-            tags.push("shielded");
-        }
-        if flags & crate::node::BACKGROUND != 0 {
-            tags.push("background");
-        }
-        if info
-            .started
-            .as_ref()
-            .is_some_and(|s| !s.load(Ordering::Acquire))
-        {
-            tags.push("waiting for start");
-        }
-        if cancelling && flags & crate::node::SHIELD == 0 {
-            tags.push("cancelling");
-        }
-        let name = match (name, info.label) {
-            (Some(name), _) => format!("`{name}`"),
-            (None, Some(label)) => short(label),
-            (None, None) => "(unnamed)".to_owned(),
-        };
-        children.push(ChildView {
-            slot,
-            name,
-            tags,
-            born: Duration::from_millis(u64::from(info.born_ms)),
+    state
+        .children
+        .each_child(|slot, flags, name, info, started| {
+            let mut tags = Vec::new();
+            if info.parallel() {
+                tags.push("parallel");
+            }
+            if flags & crate::node::SHIELD != 0 {
+                tags.push("shielded");
+            }
+            if flags & crate::node::BACKGROUND != 0 {
+                tags.push("background");
+            }
+            if started.is_some_and(|s| !s.load(Ordering::Acquire)) {
+                tags.push("waiting for start");
+            }
+            if cancelling && flags & crate::node::SHIELD == 0 {
+                tags.push("cancelling");
+            }
+            let name = match (name, info.label) {
+                (Some(name), _) => format!("`{name}`"),
+                (None, Some(label)) => short(label),
+                (None, None) => "(unnamed)".to_owned(),
+            };
+            children.push(ChildView {
+                slot,
+                name,
+                tags,
+                born: Duration::from_millis(u64::from(info.born_ms())),
+            });
         });
-    });
     NurseryView {
         state: phase,
         children,
