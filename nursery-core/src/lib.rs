@@ -6,9 +6,10 @@
 //! It depends on `futures-core`/`futures-util` and std only, and runs on any
 //! executor. Its `unsafe` code is `node.rs` — a child's single
 //! allocation, with the invariants its `SAFETY` comments rely on stated at
-//! its top — and one pin projection in `parallel.rs`; borrowing children
-//! need none.
-#![deny(unsafe_code)] // allowed in `node.rs` and at one line of `parallel.rs`
+//! its top — one pin projection in `parallel.rs`, and (feature
+//! `task-tree`) the read of a registered nursery in `tree.rs`; borrowing
+//! children need none.
+#![deny(unsafe_code)] // allowed in `node.rs`, one line of `parallel.rs`, `tree.rs`
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod cancel_scope;
