@@ -320,6 +320,23 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// The nursery's cancellation as an owned, `'static` [`CancelToken`]:
     /// for `parallel` children, which cannot borrow the nursery, to see it
     /// cancelling (`token.cancelled().await`) or to cancel it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn};
+    ///
+    /// #[nursery(n)]
+    /// async fn run() {
+    ///     let token = n.cancel_token();
+    ///     std::thread::spawn(move || token.cancel()) // from anywhere
+    ///         .join()
+    ///         .unwrap();
+    ///     spawn!(std::future::pending::<()>()); // cancelled with the nursery
+    /// }
+    ///
+    /// futures::executor::block_on(run());
+    /// ```
     pub fn cancel_token(&self) -> CancelToken {
         let mut state = self.state();
         let cancelled = state.cancel_requested;
@@ -350,6 +367,22 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
 
     /// The nursery's name: the name of the fn `#[nursery]` is on (`None`
     /// for a `scope!`). Shown with its children's failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn, Errors};
+    ///
+    /// #[nursery(n)]
+    /// async fn checkout() -> Result<(), Errors<&'static str>> {
+    ///     assert_eq!(n.name(), Some("checkout"));
+    ///     spawn!(async { Err::<(), _>("gateway down") }, name = "sms");
+    ///     Ok(())
+    /// }
+    ///
+    /// let errors = futures::executor::block_on(checkout()).unwrap_err();
+    /// assert_eq!(errors.to_string(), "child `sms` of nursery `checkout` failed: gateway down");
+    /// ```
     pub fn name(&self) -> Option<&'static str> {
         self.name
     }

@@ -82,6 +82,31 @@ where
 
 /// A `parallel` child, wrapped for a [`Spawner`]: a `Send + 'static` future
 /// of `()`.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{ParallelTask, SpawnError, Spawner};
+///
+/// /// Runs every parallel child on a thread of its own.
+/// struct ThreadPerTask;
+///
+/// impl Spawner for ThreadPerTask {
+///     fn spawn(&self, task: ParallelTask) -> Result<(), SpawnError> {
+///         std::thread::spawn(move || futures::executor::block_on(task));
+///         Ok(())
+///     }
+/// }
+///
+/// #[nursery::nursery(n)]
+/// async fn run() -> Result<u32, nursery::Errors<SpawnError>> {
+///     n.set_spawner(ThreadPerTask);
+///     let task = nursery::spawn!(async { 6 * 7 }, parallel)?;
+///     Ok(task.await)
+/// }
+///
+/// assert_eq!(futures::executor::block_on(run()).unwrap(), 42);
+/// ```
 #[must_use = "a spawner must run the task it is given"]
 pub struct ParallelTask(Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
 
@@ -129,6 +154,14 @@ pub fn set_spawner(spawner: impl Spawner) -> Result<(), SpawnerAlreadySet> {
 }
 
 /// The error of [`set_spawner`] when a spawner was set before.
+///
+/// # Examples
+///
+/// ```standalone_crate
+/// let pool = futures::executor::ThreadPool::new().unwrap();
+/// nursery::set_spawner(pool.clone()).unwrap();
+/// assert_eq!(nursery::set_spawner(pool), Err(nursery::SpawnerAlreadySet));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpawnerAlreadySet;
 

@@ -115,7 +115,21 @@ impl fmt::Debug for CancelToken {
     }
 }
 
-/// The future of [`CancelToken::cancelled`].
+/// The future of [`CancelToken::cancelled`]: `'static`, so a `parallel`
+/// child (or any task) can hold it.
+///
+/// # Examples
+///
+/// ```
+/// #[nursery::nursery(n)]
+/// async fn run() {
+///     let cancelled = n.cancel_token().cancelled();
+///     n.cancel();
+///     cancelled.await; // ready: the nursery is cancelling
+/// }
+///
+/// futures::executor::block_on(run());
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct TokenCancelled {
     inner: Arc<Inner>,
