@@ -25,14 +25,53 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
-use futures_util::task::AtomicWaker;
-
 use crate::outcome::Outcome;
 use crate::sync::lock;
+
+/// The synchronisation between a parallel child's two sides: std's, or
+/// loom's under `--cfg loom` (see the `loom` tests at the bottom).
+mod shared {
+    #[cfg(not(loom))]
+    pub(crate) use futures_util::task::AtomicWaker;
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+    #[cfg(loom)]
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+
+    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        mutex
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `AtomicWaker` over loom's mutex, so that loom sees every handover.
+    #[cfg(loom)]
+    pub(crate) struct AtomicWaker(Mutex<Option<std::task::Waker>>);
+
+    #[cfg(loom)]
+    impl AtomicWaker {
+        pub(crate) fn new() -> Self {
+            AtomicWaker(Mutex::new(None))
+        }
+        pub(crate) fn register(&self, waker: &std::task::Waker) {
+            *lock(&self.0) = Some(waker.clone());
+        }
+        pub(crate) fn wake(&self) {
+            if let Some(waker) = lock(&self.0).take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+use shared::{AtomicBool, AtomicWaker, Ordering};
 
 /// Where `parallel` children run: something that starts a `Send + 'static`
 /// task on a runtime's worker threads.
@@ -265,7 +304,7 @@ pub(crate) fn choose(own: Option<&Arc<dyn Spawner>>) -> Result<Chosen, SpawnErro
 
 /// What the two sides share: one allocation besides the runtime's task.
 struct Remote<F: Future> {
-    slot: Mutex<Slot<F>>,
+    slot: shared::Mutex<Slot<F>>,
     /// Set (release) once the slot holds the output, under its lock; read
     /// without the lock by the proxy, so that polling a proxy whose child
     /// still runs never waits for a worker's poll.
@@ -302,7 +341,7 @@ impl<F: Future> Slot<F> {
 }
 
 /// The runtime task's side.
-struct RemoteTask<F: Future>(Arc<Remote<F>>);
+struct RemoteTask<F: Future>(shared::Arc<Remote<F>>);
 
 impl<F> Future for RemoteTask<F>
 where
@@ -312,7 +351,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let remote = &*self.0;
-        let mut slot = lock(&remote.slot);
+        let mut slot = shared::lock(&remote.slot);
         let Slot::Running(fut) = &mut *slot else {
             return Poll::Ready(()); // cancelled by the proxy, or done
         };
@@ -349,7 +388,7 @@ impl<F: Future> Drop for RemoteTask<F> {
     fn drop(&mut self) {
         // Dropped by the runtime before the child completed (it shut down):
         // the child goes now, and the proxy is told.
-        let mut slot = lock(&self.0.slot);
+        let mut slot = shared::lock(&self.0.slot);
         if matches!(*slot, Slot::Running(_)) {
             *slot = match catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone)) {
                 Ok(()) => Slot::Abandoned,
@@ -374,7 +413,7 @@ where
     F: Future,
     F::Output: Outcome<E>,
 {
-    remote: Arc<Remote<F>>,
+    remote: shared::Arc<Remote<F>>,
     name: Option<Cow<'static, str>>,
     late: Arc<Late<E>>,
     /// The output was taken: the child is over, nothing is left to do.
@@ -392,7 +431,7 @@ where
             return None;
         }
         self.taken = true;
-        let out = lock(&self.remote.slot).take_output();
+        let out = shared::lock(&self.remote.slot).take_output();
         match out {
             Slot::Value(value) => Some(value),
             Slot::Panicked(payload) => resume_unwind(payload),
@@ -445,7 +484,7 @@ where
         }
         // Waits for a poll in progress on a worker, then drops the child
         // here (in place): when this returns, the child is gone.
-        let mut slot = lock(&self.remote.slot);
+        let mut slot = shared::lock(&self.remote.slot);
         if matches!(*slot, Slot::Running(_)) {
             *slot = Slot::Gone;
             drop(slot);
@@ -479,22 +518,148 @@ where
     F: Future + Send + 'static,
     F::Output: Outcome<E> + Send + 'static,
 {
-    let remote = Arc::new(Remote {
-        slot: Mutex::new(Slot::Running(fut)),
-        done: AtomicBool::new(false),
-        task: AtomicWaker::new(),
-        proxy: AtomicWaker::new(),
-    });
-    let task = RemoteTask(Arc::clone(&remote));
+    let (task, proxy) = pair(fut, name, late);
     match spawner {
         Chosen::Dyn(spawner) => spawner.spawn(ParallelTask(Box::pin(task)))?,
         #[cfg(feature = "tokio")]
         Chosen::Tokio(handle) => drop(handle.spawn(task)),
     }
-    Ok(Proxy {
+    Ok(proxy)
+}
+
+/// The two sides of a parallel child: the runtime task and the proxy.
+fn pair<F, E>(
+    fut: F,
+    name: Option<Cow<'static, str>>,
+    late: Arc<Late<E>>,
+) -> (RemoteTask<F>, Proxy<F, E>)
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    let remote = shared::Arc::new(Remote {
+        slot: shared::Mutex::new(Slot::Running(fut)),
+        done: AtomicBool::new(false),
+        task: AtomicWaker::new(),
+        proxy: AtomicWaker::new(),
+    });
+    let task = RemoteTask(shared::Arc::clone(&remote));
+    let proxy = Proxy {
         remote,
         name,
         late,
         taken: false,
-    })
+    };
+    (task, proxy)
+}
+
+/// Loom models of the handover between a parallel child's runtime task and
+/// its proxy: `RUSTFLAGS="--cfg loom" cargo test -p nursery-core --lib --release loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+
+    /// A child that fails on its `polls`-th poll, counting its drops.
+    struct Child {
+        polls: usize,
+        dropped: shared::Arc<AtomicUsize>,
+        failed: shared::Arc<AtomicUsize>,
+    }
+
+    impl Future for Child {
+        type Output = Result<u32, u8>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<u32, u8>> {
+            self.polls -= 1;
+            if self.polls == 0 {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+                Poll::Ready(Err(7))
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The child, its drop count and its failure count.
+    fn child(polls: usize) -> (Child, shared::Arc<AtomicUsize>, shared::Arc<AtomicUsize>) {
+        let dropped = shared::Arc::new(AtomicUsize::new(0));
+        let failed = shared::Arc::new(AtomicUsize::new(0));
+        let child = Child {
+            polls,
+            dropped: dropped.clone(),
+            failed: failed.clone(),
+        };
+        (child, dropped, failed)
+    }
+
+    #[test]
+    fn cancelling_while_a_worker_polls_drops_the_child_before_returning() {
+        loom::model(|| {
+            let (fut, dropped, failed) = child(1);
+            let late = Arc::new(Late::<u8>::default());
+            let (task, proxy) = pair(fut, None, late.clone());
+            let worker = loom::thread::spawn(move || {
+                let mut task = std::pin::pin!(task);
+                let waker = futures_util::task::noop_waker();
+                let _ = task.as_mut().poll(&mut Context::from_waker(&waker));
+            });
+            drop(proxy); // the nursery cancels the child
+            // the child is gone when the cancel returns, whatever the worker did
+            assert_eq!(dropped.load(Ordering::SeqCst), 1);
+            worker.join().unwrap();
+            assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropped once");
+            // if it failed before the cancel took it, the failure is kept
+            assert_eq!(lock(&late).len(), failed.load(Ordering::SeqCst));
+        });
+    }
+
+    #[test]
+    fn a_failure_reaches_the_proxy_and_is_never_lost() {
+        loom::model(|| {
+            let (fut, dropped, _) = child(2);
+            let late = Arc::new(Late::<u8>::default());
+            let (task, proxy) = pair(fut, Some("c".into()), late.clone());
+            let worker = loom::thread::spawn(move || loom::future::block_on(task));
+            let out = loom::future::block_on(proxy);
+            assert_eq!(out, Err(7));
+            worker.join().unwrap();
+            assert_eq!(dropped.load(Ordering::SeqCst), 1);
+            assert!(
+                lock(&late).is_empty(),
+                "taken by the proxy, not reported late"
+            );
+        });
+    }
+
+    #[test]
+    fn a_failure_that_races_the_cancel_is_taken_or_reported_late() {
+        loom::model(|| {
+            let (fut, dropped, failed) = child(1);
+            let late = Arc::new(Late::<u8>::default());
+            let (task, mut proxy) = pair(fut, None, late.clone());
+            let worker = loom::thread::spawn(move || loom::future::block_on(task));
+            // the nursery polls the proxy once, then cancels it
+            let waker = futures_util::task::noop_waker();
+            let polled = Pin::new(&mut proxy).poll(&mut Context::from_waker(&waker));
+            drop(proxy);
+            worker.join().unwrap();
+            assert_eq!(dropped.load(Ordering::SeqCst), 1);
+            let reported = lock(&late).len();
+            match polled {
+                Poll::Ready(out) => {
+                    assert_eq!(out, Err(7));
+                    assert_eq!(reported, 0);
+                }
+                // either cancelled before it failed, or failed and reported
+                Poll::Pending => assert_eq!(reported, failed.load(Ordering::SeqCst)),
+            }
+        });
+    }
 }
