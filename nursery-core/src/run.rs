@@ -484,8 +484,12 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             let mut state = self.0.state();
             if state.phase < Phase::Closed {
                 state.cancel_requested = true;
-                if state.children.live > 0 {
-                    state.request_cancel(Reason::Dropped);
+                if state.children.live > 0 && state.reason.is_none() {
+                    // Reported, but not a cancel children can see and act on
+                    // (no token, no `cancelled()`): they are dropped now.
+                    state.reason = Some(Reason::Dropped);
+                    let name = state.name;
+                    state.trace.cancelled(name, Reason::Dropped);
                 }
             }
             state.phase = Phase::Closed;
