@@ -436,7 +436,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         let mut options = options;
         #[cfg(feature = "task-tree")]
         {
-            options.born_ms = state.tree.now_ms;
+            options.born_ms = state.tree.birth();
         }
         let fut = state.trace.child::<F, E>(name, fut, &mut options);
         let joiner = state.children.insert(options, |shared, index, flags| {
@@ -520,7 +520,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
 
     /// The spawned expression, for traces (`spawn!` passes it).
     #[doc(hidden)]
-    pub fn __label(mut self, label: &'static str) -> Self {
+    pub fn __label(mut self, label: &'static &'static str) -> Self {
         self.options.label = Some(label);
         self
     }

@@ -107,7 +107,7 @@ pub(crate) struct Options {
     pub(crate) parallel: bool,
     /// The spawned expression, from `spawn!`: the child's name in traces
     /// when it has none of its own.
-    pub(crate) label: Option<&'static str>,
+    pub(crate) label: Option<&'static &'static str>,
     /// A span made before the child was inserted (a parallel child's, whose
     /// runtime task runs in it too).
     #[cfg(feature = "tracing")]

@@ -137,7 +137,7 @@ mod imp {
                 None => self.child_span(
                     nursery,
                     options.name.as_ref(),
-                    options.label,
+                    options.label.copied(),
                     options.parallel,
                 ),
             };
@@ -157,7 +157,8 @@ mod imp {
             fut: F,
             options: &mut Options,
         ) -> tracing::instrument::Instrumented<F> {
-            let span = self.child_span(nursery, options.name.as_ref(), options.label, true);
+            let span =
+                self.child_span(nursery, options.name.as_ref(), options.label.copied(), true);
             options.span = Some(span.clone());
             tracing::Instrument::instrument(fut, span)
         }

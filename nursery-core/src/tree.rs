@@ -18,21 +18,22 @@ use crate::kind::Kind;
 use crate::nursery::{Nursery, Phase};
 use crate::sync::lock;
 
-/// What the tree shows of a child, kept by the registry per slot (24
+/// What the tree shows of a child, kept by the registry per slot (16
 /// bytes; a `start!` child's flag is kept aside).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct ChildInfo {
     /// Milliseconds since its nursery registered; the top bit says
     /// `parallel`.
     born: u32,
-    /// The spawned expression (`spawn!`), for a child without a name.
-    pub(crate) label: Option<&'static str>,
+    /// The spawned expression (`spawn!`), for a child without a name (a
+    /// thin pointer: the whole entry is 16 bytes).
+    pub(crate) label: Option<&'static &'static str>,
 }
 
 const PARALLEL: u32 = 1 << 31;
 
 impl ChildInfo {
-    pub(crate) fn new(born_ms: u32, label: Option<&'static str>, parallel: bool) -> Self {
+    pub(crate) fn new(born_ms: u32, label: Option<&'static &'static str>, parallel: bool) -> Self {
         ChildInfo {
             born: born_ms.min(PARALLEL - 1) | if parallel { PARALLEL } else { 0 },
             label,
@@ -53,13 +54,31 @@ impl ChildInfo {
 pub(crate) struct Registration {
     pub(crate) key: Option<usize>,
     born: Option<Instant>,
-    /// Milliseconds since it registered, as of its driver's last step.
-    pub(crate) now_ms: u32,
+    /// Milliseconds since it registered, as of the last spawn.
+    now_ms: u32,
+    /// A step began since the clock was last read.
+    stale: bool,
 }
 
 impl Registration {
-    /// Called at every step of the driver: the clock for children's ages.
+    /// Called at every step of the driver: children spawned from here on
+    /// need the clock read again.
+    #[inline]
     pub(crate) fn tick(&mut self) {
+        self.stale = true;
+    }
+
+    /// The birth of a child spawned now: the clock is read at most once per
+    /// step, and only in steps that spawn.
+    pub(crate) fn birth(&mut self) -> u32 {
+        if self.stale {
+            self.stale = false;
+            self.read_clock();
+        }
+        self.now_ms
+    }
+
+    fn read_clock(&mut self) {
         if let Some(born) = self.born {
             let elapsed = crate::timer::now().saturating_duration_since(born);
             self.now_ms = u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX);
