@@ -12,25 +12,13 @@
 #[path = "support/echo.rs"]
 mod echo;
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let at = args.iter().position(|a| a == name)?;
-    let value = args
-        .get(at + 1)
-        .unwrap_or_else(|| panic!("{name} needs a value"));
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}: cannot parse {value:?}")),
-    )
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = arg(&args, "--addr").unwrap_or_else(|| "127.0.0.1:7878".parse().unwrap());
-    let conns = arg(&args, "--conns").unwrap_or(2000);
-    let concurrency = arg(&args, "--concurrency").unwrap_or(64);
-    let lines = arg(&args, "--lines").unwrap_or(10);
+    let addr = echo::arg(&args, "--addr").unwrap_or_else(|| "127.0.0.1:7878".parse().unwrap());
+    let conns = echo::arg(&args, "--conns").unwrap_or(2000);
+    let concurrency = echo::arg(&args, "--concurrency").unwrap_or(64);
+    let lines = echo::arg(&args, "--lines").unwrap_or(10);
     println!("{conns} connections to {addr}, {concurrency} at a time, {lines} lines each");
     let load = echo::load(addr, conns, concurrency, lines).await?;
     println!("{}", load.report());

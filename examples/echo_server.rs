@@ -23,26 +23,14 @@ mod echo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let at = args.iter().position(|a| a == name)?;
-    let value = args
-        .get(at + 1)
-        .unwrap_or_else(|| panic!("{name} needs a value"));
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}: cannot parse {value:?}")),
-    )
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let addr: std::net::SocketAddr =
-        arg(&args, "--addr").unwrap_or_else(|| "127.0.0.1:7878".parse().unwrap());
+        echo::arg(&args, "--addr").unwrap_or_else(|| "127.0.0.1:7878".parse().unwrap());
     let config = echo::Config {
-        idle: Duration::from_millis(arg(&args, "--idle-ms").unwrap_or(5000)),
-        max_conns: arg(&args, "--max-conns"),
+        idle: Duration::from_millis(echo::arg(&args, "--idle-ms").unwrap_or(5000)),
+        max_conns: echo::arg(&args, "--max-conns"),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!(

@@ -6,20 +6,16 @@
 #[path = "../examples/support/echo.rs"]
 mod echo;
 
+mod common;
+
+use common::multi_thread_runtime;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn wait_for_no_task(rt: &tokio::runtime::Runtime) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -31,7 +27,7 @@ fn wait_for_no_task(rt: &tokio::runtime::Runtime) {
 
 #[test]
 fn every_connection_of_a_load_run_is_served_and_echoed() {
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     let stats = Arc::new(echo::Stats::default());
     let s = stats.clone();
     let load = rt.block_on(async move {
@@ -59,7 +55,7 @@ fn every_connection_of_a_load_run_is_served_and_echoed() {
 
 #[test]
 fn a_shutdown_says_goodbye_to_every_open_connection_then_returns() {
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     let stats = Arc::new(echo::Stats::default());
     let s = stats.clone();
     rt.block_on(async move {
@@ -138,7 +134,7 @@ fn an_idle_connection_is_closed_at_its_deadline() {
 
 #[test]
 fn dropping_the_server_future_closes_every_connection() {
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

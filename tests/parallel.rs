@@ -11,14 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use nursery::{Errors, SpawnError, nursery, spawn, start};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Runs `fut` as a task of a fresh 2-worker runtime, then checks that no
 /// task is left alive on it: the runtime tasks of parallel children end at
 /// their next poll once their nursery is done, so this waits for that (a
@@ -28,7 +20,7 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     let out = match rt.block_on(rt.spawn(fut)) {
         Ok(out) => out,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -250,7 +242,7 @@ fn cancelling_waits_for_a_poll_in_progress_on_a_worker() {
         n.cancel();
     }
     for _ in 0..50 {
-        let rt = runtime();
+        let rt = multi_thread_runtime();
         let poll_ended = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicBool::new(false));
         {
@@ -318,7 +310,7 @@ fn a_panic_in_a_parallel_child_resumes_in_the_caller_with_its_payload() {
     }
     let tracker = Tracker::new();
     let t = tracker.clone();
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     let payload = rt
         .block_on(rt.spawn(async move { panics(&t).await }))
         .unwrap_err()
@@ -448,7 +440,7 @@ fn dropping_the_nursery_future_aborts_every_parallel_child() {
     }
     let tracker = Tracker::new();
     let t = tracker.clone();
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     rt.block_on(rt.spawn(async move {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let all_started = async {
@@ -497,7 +489,7 @@ fn a_local_nursery_takes_parallel_children_too() {
         let remote = spawn!(async { 22 }, parallel)?;
         Ok(local.await + remote.await)
     }
-    let rt = runtime();
+    let rt = multi_thread_runtime();
     assert_eq!(rt.block_on(local()).unwrap(), 42);
     assert_no_task_left(&rt);
 }

@@ -2,17 +2,13 @@
 //! and its children, nested, with names, states and ages.
 #![cfg(all(feature = "task-tree", feature = "tokio"))]
 
+mod common;
+
+use common::paused_runtime;
+
 use std::time::Duration;
 
 use nursery::{Errors, TaskStatus, nursery, spawn, start};
-
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
 
 fn has(tree: &str, needle: &str) {
     assert!(tree.contains(needle), "missing {needle:?} in:\n{tree}");
@@ -63,7 +59,7 @@ fn the_task_tree() {
 
 fn the_tree_shows_nurseries_children_states_and_ages() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    paused().block_on(async { server(tx).await.unwrap() });
+    paused_runtime().block_on(async { server(tx).await.unwrap() });
     let during_start = rx.try_recv().unwrap();
     let after = rx.try_recv().unwrap();
     has(&during_start, "nursery `server` (running, 3.0 s");
@@ -98,7 +94,7 @@ fn a_cancelling_nursery_says_why() {
         n.cancel();
     }
     let out = std::sync::Mutex::new(String::new());
-    paused().block_on(shutting_down(&out));
+    paused_runtime().block_on(shutting_down(&out));
     let tree = out.into_inner().unwrap();
     has(
         &tree,

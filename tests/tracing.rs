@@ -3,6 +3,10 @@
 //! reason, read back from `tracing-subscriber`'s formatted output.
 #![cfg(all(feature = "tracing", feature = "tokio"))]
 
+mod common;
+
+use common::paused_runtime;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,14 +40,6 @@ fn traced(f: impl FnOnce()) -> String {
         .finish();
     tracing::subscriber::with_default(subscriber, f);
     String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
-}
-
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
 }
 
 fn has(out: &str, needle: &str) {
@@ -136,7 +132,7 @@ fn a_deadline_a_token_and_background_children_give_their_reasons() {
         spawn!(async {});
     }
     let out = traced(|| {
-        paused().block_on(async {
+        paused_runtime().block_on(async {
             let _ = slow().await.unwrap_err();
             by_token().await;
             with_heartbeat().await;
@@ -166,7 +162,7 @@ fn a_parallel_child_runs_in_its_span_on_its_task_too() {
     }
     // a current-thread runtime: the child's task runs on this thread, where
     // the subscriber is the default
-    let out = traced(|| paused().block_on(remote()).unwrap());
+    let out = traced(|| paused_runtime().block_on(remote()).unwrap());
     has(&out, "child{name=far ");
     has(&out, "parallel=true}: inside the parallel child");
 }
@@ -191,7 +187,7 @@ fn failures_a_dropped_nested_nursery_could_not_return_are_reported() {
             n.cancel()
         });
     }
-    let out = traced(|| paused().block_on(outer()));
+    let out = traced(|| paused_runtime().block_on(outer()));
     has(&out, r#"nursery{name="inner""#);
     has(
         &out,

@@ -18,6 +18,19 @@ use nursery::{CancelToken, Errors, nursery, spawn};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The value after `name` on the command line, parsed.
+pub fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    let at = args.iter().position(|a| a == name)?;
+    let value = args
+        .get(at + 1)
+        .unwrap_or_else(|| panic!("{name} needs a value"));
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: cannot parse {value:?}")),
+    )
+}
+
 /// What the server saw; printed as its summary.
 #[derive(Debug, Default)]
 pub struct Stats {
