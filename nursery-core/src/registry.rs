@@ -281,6 +281,12 @@ impl Registry {
 
     /// Frees the slot of a child that ended; gives its name back.
     pub(crate) fn remove(&mut self, index: usize) -> Option<Cow<'static, str>> {
+        self.take(index).1
+    }
+
+    /// Frees the slot of a child; gives back the slot's reference to it
+    /// (moved, not cloned) and its name.
+    fn take(&mut self, index: usize) -> (NodeRef, Option<Cow<'static, str>>) {
         let node = self.slots[index]
             .take(self.free)
             .expect("removed a vacant slot");
@@ -293,11 +299,12 @@ impl Registry {
         if !self.started.is_empty() {
             self.started.remove(&index);
         }
-        if self.names.is_empty() {
+        let name = if self.names.is_empty() {
             None // most nurseries name no child: no hashing then
         } else {
             self.names.remove(&index)
-        }
+        };
+        (node, name)
     }
 
     /// Takes out every child whose flags `which` accepts, for the caller to
@@ -324,8 +331,8 @@ impl Registry {
             return;
         };
         if which(node.flags()) {
-            out.push(node.clone());
-            self.remove(index);
+            // The slot's own reference goes to the caller: no count traffic.
+            out.push(self.take(index).0);
         }
     }
 

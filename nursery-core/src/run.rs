@@ -450,14 +450,14 @@ fn drop_all_for<E, K: Kind>(
     reason: Option<Reason>,
 ) {
     let _reason = crate::trace::ReasonGuard::set(reason);
+    DROPPING_CHILDREN.with(|d| d.set(d.get() + 1));
     for child in &children {
-        DROPPING_CHILDREN.with(|d| d.set(d.get() + 1));
         let dropped = catch_unwind(AssertUnwindSafe(|| child.drop_future()));
-        DROPPING_CHILDREN.with(|d| d.set(d.get() - 1));
         if let Err(payload) = dropped {
             nursery.panicked(payload);
         }
     }
+    DROPPING_CHILDREN.with(|d| d.set(d.get() - 1));
 }
 
 thread_local! {
