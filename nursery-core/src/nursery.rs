@@ -116,8 +116,6 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) reason: Option<crate::trace::Reason>,
     /// `#[nursery(timeout)]` spawned its `timeout` child.
     pub(crate) timeout_armed: bool,
-    /// The nursery's name (a copy, for events).
-    pub(crate) name: Option<&'static str>,
     /// Its span and its children's (feature `tracing`).
     pub(crate) trace: crate::trace::NurseryTrace,
     /// Its place in the task tree (feature `task-tree`).
@@ -174,8 +172,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 late: None,
                 reason: None,
                 timeout_armed: false,
-                name,
-                trace: Default::default(),
+                trace: crate::trace::NurseryTrace::new(name),
                 #[cfg(feature = "task-tree")]
                 tree: Default::default(),
                 token: None,
@@ -423,22 +420,21 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         F::Output: Outcome<E>,
     {
         let mut state = self.state();
-        match state.phase {
-            Phase::Closed => return Err(Closed),
-            Phase::Cancelling | Phase::Cancelled if !options.shield => {
+        match state.admission(&options) {
+            Admission::Closed => return Err(Closed),
+            Admission::DropUnpolled => {
                 drop(state);
                 drop(fut); // never polled
                 return Ok(Task::new(None));
             }
-            _ => {}
+            Admission::Insert => {}
         }
-        let name = state.name;
         let mut options = options;
         #[cfg(feature = "task-tree")]
         {
             options.born_ms = state.tree.birth();
         }
-        let fut = state.trace.child::<F, E>(name, fut, &mut options);
+        let fut = state.trace.child::<F, E>(fut, &mut options);
         let joiner = state.children.insert(options, |shared, index, flags| {
             NodeRef::new::<_, E>(fut, shared, index, flags)
         });
@@ -446,11 +442,30 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     }
 }
 
+/// What becomes of a child spawned now.
+enum Admission {
+    Insert,
+    /// The nursery is cancelling and the child is not shielded: dropped
+    /// without being polled, its handle given no value.
+    DropUnpolled,
+    /// The nursery has finished.
+    Closed,
+}
+
 impl<E, K: Kind> State<E, K> {
+    /// The one rule for a child spawned now, local or parallel.
+    fn admission(&self, options: &Options) -> Admission {
+        match self.phase {
+            Phase::Closed => Admission::Closed,
+            Phase::Cancelling | Phase::Cancelled if !options.shield => Admission::DropUnpolled,
+            _ => Admission::Insert,
+        }
+    }
+
     pub(crate) fn request_cancel(&mut self, reason: Reason) {
         if self.phase == Phase::Running {
             self.reason = Some(reason);
-            self.trace.cancelled(self.name, reason);
+            self.trace.cancelled(reason);
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
             self.cancel_backlog = self.children.queued();
@@ -708,19 +723,20 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         let mut options = self.inner.options;
         let (spawner, late, fut) = {
             let mut state = nursery.state();
-            match state.phase {
-                Phase::Closed => return Err(SpawnError::Closed),
-                Phase::Cancelling | Phase::Cancelled if !options.shield => {
+            // Checked before the task is started, by the rule `insert_node`
+            // applies again to the stand-in.
+            match state.admission(&options) {
+                Admission::Closed => return Err(SpawnError::Closed),
+                Admission::DropUnpolled => {
                     drop(state);
                     drop(fut); // never polled, as for a local child
                     return Ok(Task::new(None));
                 }
-                _ => {}
+                Admission::Insert => {}
             }
             let spawner = crate::parallel::choose(state.spawner.as_ref())?;
             let late = std::sync::Arc::clone(state.late.get_or_insert_with(Default::default));
-            let name = state.name;
-            let fut = state.trace.parallel(name, fut, &mut options);
+            let fut = state.trace.parallel(fut, &mut options);
             (spawner, late, fut)
         };
         let proxy = crate::parallel::start(spawner, fut, options.name.clone(), late)?;

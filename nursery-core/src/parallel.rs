@@ -370,16 +370,7 @@ where
             Ok(Poll::Ready(value)) => Slot::Value(value),
             Err(payload) => Slot::Panicked(payload),
         };
-        // The child ends here, on its worker, before anyone learns its
-        // output (a panic in its drop is its panic).
-        let out = match catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone)) {
-            Ok(()) => out,
-            Err(payload) => Slot::Panicked(payload),
-        };
-        *slot = out;
-        remote.done.store(true, Ordering::Release);
-        drop(slot);
-        remote.proxy.wake();
+        remote.end(slot, out);
         Poll::Ready(())
     }
 }
@@ -388,16 +379,26 @@ impl<F: Future> Drop for RemoteTask<F> {
     fn drop(&mut self) {
         // Dropped by the runtime before the child completed (it shut down):
         // the child goes now, and the proxy is told.
-        let mut slot = shared::lock(&self.0.slot);
+        let slot = shared::lock(&self.0.slot);
         if matches!(*slot, Slot::Running(_)) {
-            *slot = match catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone)) {
-                Ok(()) => Slot::Abandoned,
-                Err(payload) => Slot::Panicked(payload),
-            };
-            self.0.done.store(true, Ordering::Release);
-            drop(slot);
-            self.0.proxy.wake();
+            self.0.end(slot, Slot::Abandoned);
         }
+    }
+}
+
+impl<F: Future> Remote<F> {
+    /// Ends the child on the runtime's side: drops its future here (a panic
+    /// in its drop is its panic), stores `out`, and only then releases the
+    /// slot and tells the proxy — so a proxy that finds the future gone
+    /// always finds the output.
+    fn end(&self, mut slot: shared::MutexGuard<'_, Slot<F>>, out: Slot<F>) {
+        *slot = match catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone)) {
+            Ok(()) => out,
+            Err(payload) => Slot::Panicked(payload),
+        };
+        self.done.store(true, Ordering::Release);
+        drop(slot);
+        self.proxy.wake();
     }
 }
 

@@ -106,17 +106,15 @@ where
 {
     // One lock for the prologue: who to wake, and where the children are.
     #[cfg(feature = "tracing")]
-    let span = {
-        let mut state = nursery.state();
-        let name = state.name;
-        state.trace.span(name).clone()
-    };
-    #[cfg(feature = "tracing")]
-    let _entered = span.enter();
+    let span;
     #[cfg(feature = "task-tree")]
     let tree_key;
     let (shared, cancelling, shields) = {
         let mut state = nursery.state();
+        #[cfg(feature = "tracing")]
+        {
+            span = state.trace.span().clone();
+        }
         #[cfg(feature = "task-tree")]
         {
             state.tree.tick();
@@ -144,6 +142,10 @@ where
             state.shields.clone(),
         )
     };
+    // The step runs in the nursery's span (prologue events name it as their
+    // parent themselves).
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
     #[cfg(feature = "task-tree")]
     let tree_key = tree_key.or_else(|| {
         // First step: registered with no lock of ours held.
@@ -330,8 +332,7 @@ where
         let panic = state.panic.take();
         let errors = state.errors.take();
         if let Some(errors) = &errors {
-            let name = state.name;
-            state.trace.failed(name, errors.len());
+            state.trace.failed(errors.len());
         }
         drop(state);
         if let Some(shared) = &shared {
@@ -395,8 +396,7 @@ fn poll_body<E, K, B, T>(
             body.set(None);
             {
                 let mut state = nursery.state();
-                let name = state.name;
-                state.trace.body_panicked(name, &*payload);
+                state.trace.body_panicked(&*payload);
             }
             nursery.panicked(payload);
         }
@@ -488,8 +488,7 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
                     // Reported, but not a cancel children can see and act on
                     // (no token, no `cancelled()`): they are dropped now.
                     state.reason = Some(Reason::Dropped);
-                    let name = state.name;
-                    state.trace.cancelled(name, Reason::Dropped);
+                    state.trace.cancelled(Reason::Dropped);
                 }
             }
             state.phase = Phase::Closed;
@@ -505,8 +504,7 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
         {
             let mut state = self.0.state();
             if let Some(errors) = state.errors.take() {
-                let name = state.name;
-                state.trace.dropped_with_failures(name, errors.len());
+                state.trace.dropped_with_failures(errors.len());
             }
         }
         // A panic of this nursery that never got to resume (it was dropped

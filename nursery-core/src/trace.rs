@@ -53,6 +53,36 @@ impl fmt::Display for Reason {
     }
 }
 
+/// The spawned expression as a child's name, for traces and the task tree:
+/// on one line, at most 60 characters (59 and `…` when cut).
+#[cfg(any(feature = "tracing", feature = "task-tree"))]
+pub(crate) struct OneLine<'a>(pub(crate) &'a str);
+
+#[cfg(any(feature = "tracing", feature = "task-tree"))]
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        const MAX: usize = 60;
+        let words = || self.0.split_whitespace();
+        let total = words()
+            .map(|w| w.chars().count() + 1)
+            .sum::<usize>()
+            .saturating_sub(1);
+        let keep = if total <= MAX { total } else { MAX - 1 };
+        let mut written = 0;
+        for (i, word) in words().enumerate() {
+            for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
+                if written == keep {
+                    return f.write_char('…');
+                }
+                f.write_char(c)?;
+                written += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(feature = "tracing")]
 mod imp {
     use super::*;
@@ -69,14 +99,19 @@ mod imp {
     }
 
     /// A nursery's span, made at its first poll.
-    #[derive(Default)]
     pub(crate) struct NurseryTrace {
+        name: Option<&'static str>,
         span: Option<(tracing::Span, u64)>,
     }
 
     impl NurseryTrace {
+        pub(crate) fn new(name: Option<&'static str>) -> Self {
+            NurseryTrace { name, span: None }
+        }
+
         /// The span, made on first use (its parent is the current span).
-        pub(crate) fn span(&mut self, name: Option<&'static str>) -> &tracing::Span {
+        pub(crate) fn span(&mut self) -> &tracing::Span {
+            let name = self.name;
             &self
                 .span
                 .get_or_insert_with(|| {
@@ -91,23 +126,19 @@ mod imp {
             self.span.as_ref().map_or(0, |(_, id)| *id)
         }
 
-        pub(crate) fn cancelled(&mut self, name: Option<&'static str>, reason: Reason) {
-            let span = self.span(name);
+        pub(crate) fn cancelled(&mut self, reason: Reason) {
+            let span = self.span();
             tracing::info!(parent: span, %reason, "nursery cancelled");
         }
 
-        pub(crate) fn failed(&mut self, name: Option<&'static str>, failures: usize) {
-            let span = self.span(name);
+        pub(crate) fn failed(&mut self, failures: usize) {
+            let span = self.span();
             tracing::warn!(parent: span, failures, "nursery failed");
         }
 
         /// Dropped from outside with failures it never got to return.
-        pub(crate) fn dropped_with_failures(
-            &mut self,
-            name: Option<&'static str>,
-            failures: usize,
-        ) {
-            let span = self.span(name);
+        pub(crate) fn dropped_with_failures(&mut self, failures: usize) {
+            let span = self.span();
             tracing::warn!(
                 parent: span,
                 failures,
@@ -115,12 +146,8 @@ mod imp {
             );
         }
 
-        pub(crate) fn body_panicked(
-            &mut self,
-            name: Option<&'static str>,
-            payload: &(dyn std::any::Any + Send),
-        ) {
-            let span = self.span(name);
+        pub(crate) fn body_panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
+            let span = self.span();
             tracing::error!(parent: span, panic = panic_message(payload), "body panicked");
         }
 
@@ -128,14 +155,12 @@ mod imp {
         /// a parallel child's stand-in).
         pub(crate) fn child<F: Future, E>(
             &mut self,
-            nursery: Option<&'static str>,
             fut: F,
             options: &mut Options,
         ) -> Traced<F, E> {
             let span = match options.span.take() {
                 Some(span) => span,
                 None => self.child_span(
-                    nursery,
                     options.name.as_ref(),
                     options.label.copied(),
                     options.parallel,
@@ -153,25 +178,22 @@ mod imp {
         /// its stand-in in the nursery (given `options`).
         pub(crate) fn parallel<F>(
             &mut self,
-            nursery: Option<&'static str>,
             fut: F,
             options: &mut Options,
         ) -> tracing::instrument::Instrumented<F> {
-            let span =
-                self.child_span(nursery, options.name.as_ref(), options.label.copied(), true);
+            let span = self.child_span(options.name.as_ref(), options.label.copied(), true);
             options.span = Some(span.clone());
             tracing::Instrument::instrument(fut, span)
         }
 
         fn child_span(
             &mut self,
-            nursery: Option<&'static str>,
             name: Option<&Cow<'static, str>>,
             label: Option<&'static str>,
             parallel: bool,
         ) -> tracing::Span {
             let nursery_id = {
-                self.span(nursery);
+                self.span();
                 self.id()
             };
             let parent = &self.span.as_ref().expect("made above").0;
@@ -208,23 +230,7 @@ mod imp {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match (self.name, self.label) {
                 (Some(name), _) => f.write_str(name),
-                (None, Some(label)) => {
-                    let mut written = 0;
-                    for (i, word) in label.split_whitespace().enumerate() {
-                        if i > 0 {
-                            f.write_str(" ")?;
-                            written += 1;
-                        }
-                        for c in word.chars() {
-                            if written == 59 {
-                                return f.write_str("…");
-                            }
-                            write!(f, "{c}")?;
-                            written += 1;
-                        }
-                    }
-                    Ok(())
-                }
+                (None, Some(label)) => OneLine(label).fmt(f),
                 (None, None) => f.write_str("child"),
             }
         }
@@ -290,40 +296,28 @@ mod imp {
     use super::*;
     use std::future::Future;
 
-    #[derive(Default)]
     pub(crate) struct NurseryTrace;
 
     impl NurseryTrace {
         #[inline]
-        pub(crate) fn cancelled(&mut self, _: Option<&'static str>, _: Reason) {}
-        #[inline]
-        pub(crate) fn failed(&mut self, _: Option<&'static str>, _: usize) {}
-        #[inline]
-        pub(crate) fn dropped_with_failures(&mut self, _: Option<&'static str>, _: usize) {}
-        #[inline]
-        pub(crate) fn body_panicked(
-            &mut self,
-            _: Option<&'static str>,
-            _: &(dyn std::any::Any + Send),
-        ) {
+        pub(crate) fn new(_: Option<&'static str>) -> Self {
+            NurseryTrace
         }
         #[inline]
+        pub(crate) fn cancelled(&mut self, _: Reason) {}
+        #[inline]
+        pub(crate) fn failed(&mut self, _: usize) {}
+        #[inline]
+        pub(crate) fn dropped_with_failures(&mut self, _: usize) {}
+        #[inline]
+        pub(crate) fn body_panicked(&mut self, _: &(dyn std::any::Any + Send)) {}
+        #[inline]
         #[allow(clippy::extra_unused_type_parameters)] // used with the feature
-        pub(crate) fn child<F: Future, E>(
-            &mut self,
-            _: Option<&'static str>,
-            fut: F,
-            _: &mut Options,
-        ) -> F {
+        pub(crate) fn child<F: Future, E>(&mut self, fut: F, _: &mut Options) -> F {
             fut
         }
         #[inline]
-        pub(crate) fn parallel<F>(
-            &mut self,
-            _: Option<&'static str>,
-            fut: F,
-            _: &mut Options,
-        ) -> F {
+        pub(crate) fn parallel<F>(&mut self, fut: F, _: &mut Options) -> F {
             fut
         }
     }
@@ -354,4 +348,25 @@ impl Drop for ReasonGuard {
 #[cfg(feature = "tracing")]
 fn current_reason() -> Option<Reason> {
     REASON.with(std::cell::Cell::get)
+}
+
+#[cfg(all(test, any(feature = "tracing", feature = "task-tree")))]
+mod tests {
+    use super::OneLine;
+
+    #[test]
+    fn a_label_is_one_line_of_at_most_sixty_characters() {
+        assert_eq!(
+            OneLine("async {\n    work(  1 )\n}").to_string(),
+            "async { work( 1 ) }"
+        );
+        let sixty = "x".repeat(60);
+        assert_eq!(OneLine(&sixty).to_string(), sixty);
+        let cut = OneLine(&"y".repeat(61)).to_string();
+        assert_eq!(cut, format!("{}…", "y".repeat(59)));
+        assert_eq!(
+            OneLine(&format!("{} {}", "a".repeat(58), "bcd")).to_string(),
+            format!("{} …", "a".repeat(58))
+        );
+    }
 }

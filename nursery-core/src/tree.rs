@@ -227,7 +227,7 @@ unsafe fn read<E, K: Kind>(ptr: *const ()) -> NurseryView {
             }
             let name = match (name, info.label) {
                 (Some(name), _) => format!("`{name}`"),
-                (None, Some(label)) => short(label),
+                (None, Some(label)) => crate::trace::OneLine(label).to_string(),
                 (None, None) => "(unnamed)".to_owned(),
             };
             children.push(ChildView {
@@ -240,16 +240,6 @@ unsafe fn read<E, K: Kind>(ptr: *const ()) -> NurseryView {
     NurseryView {
         state: phase,
         children,
-    }
-}
-
-/// The spawned expression, on one line and at most 60 characters.
-fn short(label: &str) -> String {
-    let one_line = label.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= 60 {
-        one_line
-    } else {
-        one_line.chars().take(59).chain(Some('…')).collect()
     }
 }
 
