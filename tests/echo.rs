@@ -8,39 +8,44 @@ mod echo;
 
 mod common;
 
-use common::multi_thread_runtime;
+use common::{assert_no_task_left, multi_thread_runtime, paused_runtime};
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
-fn wait_for_no_task(rt: &tokio::runtime::Runtime) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rt.metrics().num_alive_tasks() > 0 {
-        assert!(Instant::now() < deadline, "tasks left alive on the runtime");
-        std::thread::yield_now();
-    }
+type Server = JoinHandle<Result<(), nursery::Errors<std::io::Error>>>;
+
+/// The nursery server on a free loopback port, as a task of the current
+/// runtime: its address, its stats and its task.
+async fn start_server(
+    idle: Duration,
+    max_conns: Option<u64>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> (SocketAddr, Arc<echo::Stats>, Server) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = echo::Config { idle, max_conns };
+    let stats = Arc::new(echo::Stats::default());
+    let server = tokio::spawn(echo::serve(listener, config, stats.clone(), signal));
+    (addr, stats, server)
 }
 
 #[test]
 fn every_connection_of_a_load_run_is_served_and_echoed() {
     let rt = multi_thread_runtime();
-    let stats = Arc::new(echo::Stats::default());
-    let s = stats.clone();
-    let load = rt.block_on(async move {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = echo::Config {
-            idle: Duration::from_secs(60),
-            max_conns: Some(300),
-        };
-        let server = tokio::spawn(echo::serve(listener, config, s, std::future::pending()));
+    let (load, stats) = rt.block_on(async {
+        let (addr, stats, server) =
+            start_server(Duration::from_secs(60), Some(300), std::future::pending()).await;
         let load = echo::load(addr, 300, 32, 5).await.unwrap();
         server.await.unwrap().unwrap(); // stops by itself after 300 connections
-        load
+        (load, stats)
     });
     assert_eq!(
         (load.conns, load.lines, load.goodbyes, load.refused),
@@ -50,25 +55,18 @@ fn every_connection_of_a_load_run_is_served_and_echoed() {
     assert_eq!(stats.served.load(Ordering::SeqCst), 300);
     assert_eq!(stats.lines.load(Ordering::SeqCst), 1500);
     assert_eq!(stats.errors.load(Ordering::SeqCst), 0);
-    wait_for_no_task(&rt);
+    assert_no_task_left(&rt);
 }
 
 #[test]
 fn a_shutdown_says_goodbye_to_every_open_connection_then_returns() {
     let rt = multi_thread_runtime();
-    let stats = Arc::new(echo::Stats::default());
-    let s = stats.clone();
-    rt.block_on(async move {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = echo::Config {
-            idle: Duration::from_secs(60),
-            max_conns: None,
-        };
+    rt.block_on(async {
         let (stop, signal) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(echo::serve(listener, config, s.clone(), async {
+        let (addr, s, server) = start_server(Duration::from_secs(60), None, async {
             signal.await.ok();
-        }));
+        })
+        .await;
         // Ten clients, each connected and echoed once (so it is being served).
         let mut clients = Vec::new();
         for i in 0..10 {
@@ -94,31 +92,16 @@ fn a_shutdown_says_goodbye_to_every_open_connection_then_returns() {
             "served: every connection ended before serve returned"
         );
     });
-    wait_for_no_task(&rt);
+    assert_no_task_left(&rt);
 }
 
 #[test]
 fn an_idle_connection_is_closed_at_its_deadline() {
     // Paused time: the runtime jumps to the deadline as soon as it is idle.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = paused_runtime();
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = echo::Config {
-            idle: Duration::from_secs(30),
-            max_conns: Some(1),
-        };
-        let stats = Arc::new(echo::Stats::default());
-        let server = tokio::spawn(echo::serve(
-            listener,
-            config,
-            stats.clone(),
-            std::future::pending(),
-        ));
+        let (addr, stats, server) =
+            start_server(Duration::from_secs(30), Some(1), std::future::pending()).await;
         let stream = TcpStream::connect(addr).await.unwrap();
         let start = tokio::time::Instant::now();
         let mut lines = BufReader::new(stream).lines();
@@ -136,19 +119,8 @@ fn an_idle_connection_is_closed_at_its_deadline() {
 fn dropping_the_server_future_closes_every_connection() {
     let rt = multi_thread_runtime();
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = echo::Config {
-            idle: Duration::from_secs(60),
-            max_conns: None,
-        };
-        let stats = Arc::new(echo::Stats::default());
-        let server = tokio::spawn(echo::serve(
-            listener,
-            config,
-            stats.clone(),
-            std::future::pending(),
-        ));
+        let (addr, _stats, server) =
+            start_server(Duration::from_secs(60), None, std::future::pending()).await;
         let mut clients = Vec::new();
         for _ in 0..8 {
             let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -164,5 +136,5 @@ fn dropping_the_server_future_closes_every_connection() {
             assert_eq!(lines.next_line().await.unwrap(), None);
         }
     });
-    wait_for_no_task(&rt);
+    assert_no_task_left(&rt);
 }

@@ -29,18 +29,6 @@ where
     out
 }
 
-fn assert_no_task_left(rt: &tokio::runtime::Runtime) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rt.metrics().num_alive_tasks() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} task(s) left alive on the runtime",
-            rt.metrics().num_alive_tasks()
-        );
-        std::thread::yield_now();
-    }
-}
-
 /// A future that stays pending forever while holding `guard`.
 async fn pending_with(guard: OnDrop) {
     let _guard = guard;

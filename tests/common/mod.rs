@@ -132,6 +132,21 @@ pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Waits until no task is alive on `rt`: the runtime tasks of parallel
+/// children end at their next poll once their nursery is done. A condition,
+/// not a duration: the bound only turns a leak into a failure.
+pub fn assert_no_task_left(rt: &tokio::runtime::Runtime) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while rt.metrics().num_alive_tasks() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} task(s) left alive on the runtime",
+            rt.metrics().num_alive_tasks()
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// A current-thread runtime whose clock starts paused (it jumps to the next
 /// timer whenever every task waits).
 pub fn paused_runtime() -> tokio::runtime::Runtime {
