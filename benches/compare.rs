@@ -303,20 +303,51 @@ fn sizes(default: &[u64]) -> Vec<u64> {
     }
 }
 
+/// `NURSERY_PROFILE=<group>/<system>/<n>` (e.g. `spawn_join/nursery/100000`):
+/// run that one benchmark's body once, outside criterion, for a profiler
+/// (`scripts/callgrind` runs it under valgrind's callgrind).
+fn profiling(group: &str, name: &str, n: u64) -> Option<bool> {
+    let wanted = std::env::var("NURSERY_PROFILE").ok()?;
+    Some(wanted == format!("{group}/{name}/{n}"))
+}
+
 macro_rules! bench_on {
     ($group:expr, $rt:expr, $name:expr, $n:expr, $f:expr) => {
-        $group.bench_with_input(BenchmarkId::new($name, $n), &$n, |b, &n| {
-            b.iter(|| black_box($rt.block_on($f(n))))
-        });
+        match profiling($group.name, $name, $n as u64) {
+            Some(true) => {
+                let _ = black_box($rt.block_on($f($n)));
+            }
+            Some(false) => {}
+            None => {
+                $group
+                    .inner
+                    .bench_with_input(BenchmarkId::new($name, $n), &$n, |b, &n| {
+                        b.iter(|| black_box($rt.block_on($f(n))))
+                    });
+            }
+        }
     };
+}
+
+/// A criterion group that knows its name, for [`profiling`].
+struct Group<'c> {
+    inner: criterion::BenchmarkGroup<'c, criterion::measurement::WallTime>,
+    name: &'static str,
+}
+
+fn group<'c>(c: &'c mut Criterion, name: &'static str) -> Group<'c> {
+    Group {
+        inner: c.benchmark_group(name),
+        name,
+    }
 }
 
 fn spawn_join(c: &mut Criterion) {
     let rt = current_thread();
     let mt = multi_thread();
-    let mut g = c.benchmark_group("spawn_join");
+    let mut g = group(c, "spawn_join");
     for n in sizes(&[1_000, 100_000, 1_000_000]) {
-        g.sample_size(if n >= 1_000_000 { 10 } else { 20 });
+        g.inner.sample_size(if n >= 1_000_000 { 10 } else { 20 });
         bench_on!(g, rt, "nursery", n, nursery_spawn_join);
         bench_on!(g, rt, "nursery_scope", n, scope_spawn_join);
         bench_on!(g, rt, "nursery_no_handles", n, nursery_spawn_sum);
@@ -327,29 +358,29 @@ fn spawn_join(c: &mut Criterion) {
         bench_on!(g, rt, "tokio_spawn", n, tokio_spawn_join);
         bench_on!(g, rt, "moro", n, moro_spawn_join);
     }
-    g.finish();
+    g.inner.finish();
 }
 
 fn parallel(c: &mut Criterion) {
     let mt = multi_thread();
-    let mut g = c.benchmark_group("parallel");
+    let mut g = group(c, "parallel");
     for n in sizes(&[1_000, 10_000, 100_000]) {
-        g.sample_size(if n >= 100_000 { 10 } else { 20 });
+        g.inner.sample_size(if n >= 100_000 { 10 } else { 20 });
         bench_on!(g, mt, "nursery", n, |n| async move {
             nursery_parallel(n).await.unwrap()
         });
         bench_on!(g, mt, "joinset", n, joinset_spawn_join);
         bench_on!(g, mt, "tokio_spawn", n, tokio_spawn_join);
     }
-    g.finish();
+    g.inner.finish();
 }
 
 fn wake_all(c: &mut Criterion) {
     let rt = current_thread();
-    let mut g = c.benchmark_group("wake_all");
+    let mut g = group(c, "wake_all");
     for n in sizes(&[1_000, 10_000, 100_000]) {
         let n = n as usize;
-        g.sample_size(10);
+        g.inner.sample_size(10);
         bench_on!(g, rt, "nursery", n, nursery_wake_all);
         bench_on!(g, rt, "futures_unordered", n, fu_wake_all);
         bench_on!(g, rt, "futures_unordered_unconstrained", n, |n| {
@@ -360,34 +391,37 @@ fn wake_all(c: &mut Criterion) {
         });
         bench_on!(g, rt, "joinset", n, joinset_wake_all);
     }
-    g.finish();
+    g.inner.finish();
 }
 
 fn wake_chain(c: &mut Criterion) {
     let rt = current_thread();
-    let mut g = c.benchmark_group("wake_chain");
+    let mut g = group(c, "wake_chain");
     for n in sizes(&[1_000, 10_000, 100_000]) {
         let n = n as usize;
-        g.sample_size(10);
+        g.inner.sample_size(10);
         bench_on!(g, rt, "nursery", n, nursery_wake_chain);
         bench_on!(g, rt, "futures_unordered", n, fu_wake_chain);
     }
-    g.finish();
+    g.inner.finish();
 }
 
 fn cancel(c: &mut Criterion) {
     let rt = current_thread();
-    let mut g = c.benchmark_group("cancel");
+    let mut g = group(c, "cancel");
     for n in sizes(&[1_000, 100_000]) {
         let n = n as usize;
-        g.sample_size(10);
+        g.inner.sample_size(10);
         bench_on!(g, rt, "nursery", n, nursery_cancel);
         bench_on!(g, rt, "futures_unordered", n, fu_cancel);
     }
-    g.finish();
+    g.inner.finish();
 }
 
 fn nested(c: &mut Criterion) {
+    if std::env::var_os("NURSERY_PROFILE").is_some() {
+        return; // not profiled: these are single futures, not sizes
+    }
     let rt = current_thread();
     let mut g = c.benchmark_group("nested");
     g.bench_function("nursery_empty", |b| {

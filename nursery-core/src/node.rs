@@ -173,32 +173,6 @@ impl NodeRef {
         wake_header(self.header());
     }
 
-    /// Polls the child with its own waker. To be called by the driver only
-    /// (2), with the nursery's `E`; completion drops the future and hands the
-    /// output over (3).
-    pub(crate) fn poll<E>(&self) -> Poll<Result<(), E>> {
-        // No longer queued: a wake from now on, even during this poll,
-        // queues the child again.
-        self.header().state.fetch_and(!QUEUED, Ordering::AcqRel);
-        // SAFETY: the waker's data is this node's header, alive for the whole
-        // poll through our reference; `WAKER_VTABLE` upholds the `RawWaker`
-        // contract (5). `ManuallyDrop`: this borrowed waker owns no reference.
-        let waker = ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(
-                self.ptr.as_ptr().cast_const().cast(),
-                &WAKER_VTABLE,
-            ))
-        });
-        let mut cx = Context::from_waker(&waker);
-        // SAFETY: `vtable.poll` was made by `vtable::<F, E>()` for this node
-        // with this nursery's `E` (all children of a nursery share it), so the
-        // transmute restores its real type.
-        let poll: PollFn<E> =
-            unsafe { std::mem::transmute::<*const (), PollFn<E>>(self.header().vtable.poll) };
-        // SAFETY: driver-only access to the stage (2).
-        unsafe { poll(self.ptr, &mut cx) }
-    }
-
     /// Drops the child's future without completing it (cancelled, or it
     /// panicked); its task handle learns that no value will come.
     pub(crate) fn drop_future(&self) {
@@ -230,7 +204,51 @@ impl Drop for NodeRef {
     }
 }
 
-// SAFETY: a `NodeRef` reaches the stage only through `poll`/`drop_future`
+/// A node lent by its registry slot to the driver for one batch of polls,
+/// without a count of its own (two atomic operations less per poll): valid
+/// while the slot still holds it, which the driver guarantees by removing
+/// nothing from the registry between `Registry::lend` and the end of the
+/// batch (any removal ends the batch; see `run.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct Lent {
+    ptr: NonNull<Header>,
+}
+
+impl Lent {
+    /// Polls the child with its own waker, with the nursery's `E`;
+    /// completion drops the future and hands the output over (3).
+    ///
+    /// # Safety
+    /// The registry slot this was lent from still holds the node (1), and
+    /// the caller is the nursery's driver (2).
+    pub(crate) unsafe fn poll<E>(self) -> Poll<Result<(), E>> {
+        // SAFETY: the slot's reference keeps the header alive (caller).
+        let header = unsafe { self.ptr.as_ref() };
+        // No longer queued: a wake from now on, even during this poll,
+        // queues the child again.
+        header.state.fetch_and(!QUEUED, Ordering::AcqRel);
+        // SAFETY: the waker's data is this node's header, alive for the whole
+        // poll through the slot's reference; `WAKER_VTABLE` upholds the
+        // `RawWaker` contract (5). `ManuallyDrop`: this borrowed waker owns
+        // no reference.
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(
+                self.ptr.as_ptr().cast_const().cast(),
+                &WAKER_VTABLE,
+            ))
+        });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: `vtable.poll` was made by `vtable::<F, E>()` for this node
+        // with this nursery's `E` (all children of a nursery share it), so the
+        // transmute restores its real type.
+        let poll: PollFn<E> =
+            unsafe { std::mem::transmute::<*const (), PollFn<E>>(header.vtable.poll) };
+        // SAFETY: driver-only access to the stage (2, caller).
+        unsafe { poll(self.ptr, &mut cx) }
+    }
+}
+
+// SAFETY: a `NodeRef` reaches the stage only through `Lent::poll`/`drop_future`
 // (the driver, 2) and `Joiner` (3); the registry holds nodes of `Send`
 // children only in a `Send` nursery (see `kind.rs`), and `Task` is `Send`
 // only for `Send` outputs.
@@ -276,6 +294,12 @@ impl Slot {
         } else {
             None
         }
+    }
+
+    /// The node, lent without a count (see [`Lent`]), and its flags.
+    pub(crate) fn lend(&self) -> Option<(Lent, u32)> {
+        self.node()
+            .map(|node| (Lent { ptr: node.ptr }, node.flags()))
     }
 
     pub(crate) fn next_free(&self) -> Option<u32> {

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::task::AtomicWaker;
 
-use crate::node::{BACKGROUND, NodeRef, SHIELD, Slot};
+use crate::node::{BACKGROUND, Lent, NodeRef, SHIELD, Slot};
 
 const NONE: u32 = u32::MAX;
 use crate::sync::lock;
@@ -144,6 +144,10 @@ pub(crate) struct Registry {
     /// The flags of `start!` children, for the task tree.
     #[cfg(feature = "task-tree")]
     started: HashMap<usize, Arc<std::sync::atomic::AtomicBool>>,
+    /// The driver is inside its step, and looks at `fresh` before it
+    /// returns: a child spawned now needs no wake of the nursery's task
+    /// (set and cleared under the nursery's lock, like `fresh` itself).
+    pub(crate) in_step: bool,
     /// Children alive.
     pub(crate) live: usize,
     /// Children alive that are not `background`.
@@ -162,6 +166,7 @@ impl Default for Registry {
             info: Vec::new(),
             #[cfg(feature = "task-tree")]
             started: HashMap::new(),
+            in_step: false,
             live: 0,
             foreground: 0,
         }
@@ -197,7 +202,9 @@ impl Registry {
             .expect("a nursery holds fewer than 2^32 - 1 children at once");
         let (node, rest) = make(Arc::clone(shared), slot, options.flags());
         self.fresh.push_back(slot);
-        shared.wake_parent();
+        if !self.in_step {
+            shared.wake_parent();
+        }
         if index == self.slots.len() {
             self.slots.push(Slot::occupied(node));
         } else {
@@ -252,14 +259,15 @@ impl Registry {
     }
 
     /// Completes a batch of `ready` indices (`count` of them, from the
-    /// shared queue) with fresh children up to `ready.len()`, and puts a
-    /// reference to each child in `nodes`, to poll them with no lock held.
-    /// Returns the new count.
-    pub(crate) fn batch(
+    /// shared queue) with fresh children up to `ready.len()`, and lends
+    /// each child (with its flags) in `nodes`, to poll them with no lock
+    /// held: valid until anything is removed from the registry (see
+    /// [`Lent`]). Returns the new count.
+    pub(crate) fn lend(
         &mut self,
         ready: &mut [u32],
         mut count: usize,
-        nodes: &mut [Option<NodeRef>],
+        nodes: &mut [Option<(Lent, u32)>],
     ) -> usize {
         while count < ready.len() {
             let Some(index) = self.fresh.pop_front() else {
@@ -269,7 +277,7 @@ impl Registry {
             count += 1;
         }
         for (node, &index) in nodes.iter_mut().zip(&ready[..count]) {
-            *node = self.slots.get(index as usize).and_then(Slot::node).cloned();
+            *node = self.slots.get(index as usize).and_then(Slot::lend);
         }
         count
     }
@@ -279,14 +287,9 @@ impl Registry {
         self.fresh.len() + self.shared.as_ref().map_or(0, |s| s.ready_len())
     }
 
-    /// Frees the slot of a child that ended; gives its name back.
-    pub(crate) fn remove(&mut self, index: usize) -> Option<Cow<'static, str>> {
-        self.take(index).1
-    }
-
     /// Frees the slot of a child; gives back the slot's reference to it
     /// (moved, not cloned) and its name.
-    fn take(&mut self, index: usize) -> (NodeRef, Option<Cow<'static, str>>) {
+    pub(crate) fn take(&mut self, index: usize) -> (NodeRef, Option<Cow<'static, str>>) {
         let node = self.slots[index]
             .take(self.free)
             .expect("removed a vacant slot");

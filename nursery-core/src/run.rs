@@ -12,7 +12,7 @@ use crate::errors::Errors;
 use crate::kind::Kind;
 use std::cell::{Cell, OnceCell};
 
-use crate::node::{BACKGROUND, NodeRef, SHIELD};
+use crate::node::{BACKGROUND, Lent, NodeRef, SHIELD};
 use crate::nursery::{Nursery, Phase};
 use crate::registry::{BATCH, BodyWake, Shared};
 use crate::runtime::budget_left;
@@ -111,6 +111,7 @@ where
     let tree_key;
     let (shared, cancelling, shields) = {
         let mut state = nursery.state();
+        state.children.in_step = true;
         #[cfg(feature = "tracing")]
         {
             span = state.trace.span().clone();
@@ -178,7 +179,7 @@ where
             shared.set_driving(true);
             shared.parent.register(cx.waker());
             let mut ready = [0u32; BATCH];
-            let mut nodes: [Option<NodeRef>; BATCH] = std::array::from_fn(|_| None);
+            let mut nodes: [Option<(Lent, u32)>; BATCH] = [None; BATCH];
             let count = {
                 let mut state = nursery.state();
                 // While cancelling, only the backlog of children that were
@@ -189,45 +190,69 @@ where
                     BATCH
                 };
                 let count = shared.take_ready(&mut ready[..limit]);
-                let count = state.children.batch(&mut ready[..limit], count, &mut nodes);
+                let count = state.children.lend(&mut ready[..limit], count, &mut nodes);
                 if state.phase == Phase::Cancelling {
                     state.cancel_backlog -= count;
                 }
                 count
             };
+            // Children that completed: their slots are freed with one lock
+            // after the batch (or before anything else is removed).
+            let mut ended = [0u32; BATCH];
+            let mut ended_count = 0;
             for i in 0..count {
-                let Some(node) = nodes[i].take() else {
+                let Some((node, flags)) = nodes[i] else {
                     continue; // a stale wake of a child that is gone
                 };
-                if !budget_left() {
-                    // The rest goes back to the front; the wake below yields and
-                    // the next poll has a fresh budget.
-                    shared.requeue_front(&ready[i..count]);
+                let background_after_completions = flags & BACKGROUND != 0 && ended_count > 0;
+                if !budget_left() || background_after_completions {
+                    // The rest goes back to the front: on budget, the wake
+                    // below yields and the next poll has a fresh budget; a
+                    // background child waits until the completions are
+                    // counted (it may be due to go, unpolled).
+                    requeue(nursery, shared, &ready[i..count]);
                     break;
                 }
-                let index = ready[i] as usize;
                 shield::set_slot(ready[i]);
-                match catch_unwind(AssertUnwindSafe(|| node.poll::<E>())) {
+                // SAFETY: lent by the registry above, and nothing has been
+                // removed from it since: completions are only noted in
+                // `ended`, and every path below that removes a child ends
+                // the batch.
+                #[allow(unsafe_code)]
+                let polled = catch_unwind(AssertUnwindSafe(|| unsafe { node.poll::<E>() }));
+                match polled {
                     Ok(Poll::Pending) => {}
-                    Ok(Poll::Ready(result)) => {
-                        let (name, foreground_done) = {
-                            let mut state = nursery.state();
-                            let name = state.children.remove(index);
-                            (name, state.children.foreground == 0)
-                        };
-                        if let Err(error) = result {
-                            nursery.fail(error, name);
-                        }
-                        if foreground_done {
-                            nursery.end_background_if_done(body.is_none());
-                        }
+                    Ok(Poll::Ready(Ok(()))) => {
+                        ended[ended_count] = ready[i];
+                        ended_count += 1;
+                    }
+                    Ok(Poll::Ready(Err(error))) => {
+                        // Requeued before the failure cancels, so the rest
+                        // counts among the children queued at the cancel.
+                        requeue(nursery, shared, &ready[i + 1..count]);
+                        ended[ended_count] = ready[i];
+                        let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
+                        ended_count = 0;
+                        drop(node);
+                        nursery.fail(error, name);
+                        nursery.end_background_if_done(body.is_none());
+                        break;
                     }
                     Err(payload) => {
+                        requeue(nursery, shared, &ready[i + 1..count]);
+                        ended[ended_count] = ready[i];
+                        let (node, _) = remove_ended(nursery, &ended[..=ended_count]);
+                        ended_count = 0;
+                        // Dropped with no lock held, like any child's future.
                         node.drop_future();
-                        nursery.state().children.remove(index);
                         nursery.panicked(payload);
+                        break;
                     }
                 }
+            }
+            if ended_count > 0 {
+                remove_ended(nursery, &ended[..ended_count]);
+                nursery.end_background_if_done(body.is_none());
             }
         }
 
@@ -246,6 +271,9 @@ where
 
     // One lock for the epilogue: cancellation, background children, the end.
     let mut state = nursery.state();
+    // A child spawned from now on wakes the task; one spawned before is
+    // seen by the `queued()` checks below.
+    state.children.in_step = false;
     if let Guardian::Nursery { shields, .. } = guardian {
         if let (None, Some(made)) = (&state.shields, shields.into_inner()) {
             // a shielded section registered with this nursery for the first time
@@ -360,6 +388,33 @@ where
         cx.waker().wake_by_ref();
     }
     Poll::Pending
+}
+
+/// Puts children taken for a batch but not polled back at the front of the
+/// queue; while cancelling, they still count among those queued at the
+/// cancel, which get their poll.
+fn requeue<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, indices: &[u32]) {
+    let mut state = nursery.state();
+    shared.requeue_front(indices);
+    if state.phase == Phase::Cancelling {
+        state.cancel_backlog += indices.len();
+    }
+}
+
+/// Frees the slots of children that ended (one lock for a batch of them);
+/// gives back the last one's reference and name.
+fn remove_ended<E, K: Kind>(
+    nursery: &Nursery<'_, E, K>,
+    ended: &[u32],
+) -> (NodeRef, Option<std::borrow::Cow<'static, str>>) {
+    let (last, rest) = ended.split_last().expect("at least one child ended");
+    let mut state = nursery.state();
+    for &index in rest {
+        // A node freed here drops only its header (its future and output
+        // are gone already), so this may run under the lock.
+        drop(state.children.take(index as usize));
+    }
+    state.children.take(*last as usize)
 }
 
 /// Polls the body once with `waker`: its value, its failures, or its panic.

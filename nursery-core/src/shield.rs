@@ -67,7 +67,10 @@ pub(crate) enum Guardian {
     Nursery {
         /// Made by the first shielded section that registers.
         shields: OnceCell<Arc<Shields>>,
-        /// The child being polled (set by the driver), or `BODY`.
+        /// The child being polled, or `BODY`: while this is the innermost
+        /// nursery guardian, the thread-local `SLOT` holds it (the driver
+        /// sets it once per child, so that is one cheap write); this field
+        /// keeps it while an inner nursery's guardian is above.
         slot: Cell<u32>,
         /// The nursery's key in the task tree.
         #[cfg(feature = "task-tree")]
@@ -81,7 +84,7 @@ pub(crate) enum Guardian {
 pub(crate) fn current_tree_slot() -> Option<(usize, u32)> {
     GUARDIANS.with(|g| {
         g.borrow().iter().rev().find_map(|guardian| match guardian {
-            Guardian::Nursery { slot, tree, .. } => Some(tree.map(|key| (key, slot.get()))),
+            Guardian::Nursery { tree, .. } => Some(tree.map(|key| (key, SLOT.get()))),
             Guardian::Scope(_) => None,
         })
     })?
@@ -89,37 +92,63 @@ pub(crate) fn current_tree_slot() -> Option<(usize, u32)> {
 
 thread_local! {
     static GUARDIANS: RefCell<Vec<Guardian>> = const { RefCell::new(Vec::new()) };
+    /// The slot of the innermost nursery guardian (see `Guardian::Nursery`).
+    static SLOT: Cell<u32> = const { Cell::new(BODY) };
 }
 
 /// Runs `poll` with `guardian` on the stack; gives the guardian back.
 pub(crate) fn guarded<R>(guardian: Guardian, poll: impl FnOnce() -> R) -> (R, Guardian) {
-    GUARDIANS.with(|g| g.borrow_mut().push(guardian));
-    /// Pops the guardian even if `poll` panics.
-    struct Pop;
+    let nursery = matches!(guardian, Guardian::Nursery { .. });
+    // The slot of the nursery guardian this one covers, kept in it while
+    // this one is innermost, and restored when this one goes.
+    let outer = SLOT.get();
+    GUARDIANS.with(|g| {
+        let mut g = g.borrow_mut();
+        if nursery {
+            if let Some(Guardian::Nursery { slot, .. }) = innermost_nursery(&g) {
+                slot.set(outer);
+            }
+            if let Guardian::Nursery { slot, .. } = &guardian {
+                SLOT.set(slot.get());
+            }
+        }
+        g.push(guardian);
+    });
+    /// Pops the guardian (and restores the slot) even if `poll` panics.
+    struct Pop(bool, u32);
     impl Drop for Pop {
         fn drop(&mut self) {
             if std::thread::panicking() {
                 GUARDIANS.with(|g| g.borrow_mut().pop());
+                if self.0 {
+                    SLOT.set(self.1);
+                }
             }
         }
     }
-    let pop = Pop;
+    let pop = Pop(nursery, outer);
     let r = poll();
     std::mem::forget(pop);
     let guardian = GUARDIANS
         .with(|g| g.borrow_mut().pop())
         .expect("pushed above");
+    if nursery {
+        SLOT.set(outer);
+    }
     (r, guardian)
 }
 
-/// Sets the child a nursery driver is about to poll (the top of the stack
-/// is that driver's guardian).
+fn innermost_nursery(guardians: &[Guardian]) -> Option<&Guardian> {
+    guardians
+        .iter()
+        .rev()
+        .find(|g| matches!(g, Guardian::Nursery { .. }))
+}
+
+/// Sets the child the innermost nursery driver (the caller) is about to
+/// poll: one thread-local write.
 pub(crate) fn set_slot(slot: u32) {
-    GUARDIANS.with(|g| {
-        if let Some(Guardian::Nursery { slot: s, .. }) = g.borrow().last() {
-            s.set(slot);
-        }
-    });
+    SLOT.set(slot);
 }
 
 enum Held {
@@ -135,17 +164,23 @@ pub(crate) struct Registration {
 /// Registers a shielded section with every guardian around it.
 pub(crate) fn register() -> Registration {
     let held = GUARDIANS.with(|g| {
-        g.borrow()
-            .iter()
+        let g = g.borrow();
+        let innermost = innermost_nursery(&g);
+        g.iter()
             .map(|guardian| match guardian {
                 Guardian::Scope(scope) => {
                     scope.shield_started();
                     Held::Scope(scope.clone())
                 }
                 Guardian::Nursery { shields, slot, .. } => {
+                    let slot = if innermost.is_some_and(|n| std::ptr::eq(n, guardian)) {
+                        SLOT.get()
+                    } else {
+                        slot.get()
+                    };
                     let shields = shields.get_or_init(Default::default).clone();
-                    shields.add(slot.get());
-                    Held::Nursery(shields, slot.get())
+                    shields.add(slot);
+                    Held::Nursery(shields, slot)
                 }
             })
             .collect()
