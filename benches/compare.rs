@@ -362,6 +362,11 @@ fn spawn_join(c: &mut Criterion) {
 }
 
 fn parallel(c: &mut Criterion) {
+    if !cfg!(feature = "tokio") {
+        // `parallel` children need a spawner: the tokio feature's.
+        eprintln!("parallel: skipped (run with `--features tokio`)");
+        return;
+    }
     let mt = multi_thread();
     let mut g = group(c, "parallel");
     for n in sizes(&[1_000, 10_000, 100_000]) {

@@ -249,6 +249,29 @@ fn a_wake_polls_only_the_woken_child() {
 }
 
 #[nursery]
+async fn background_behind_the_last_foreground_child(polls: &Counter) {
+    spawn!(yield_now()); // the only foreground child: done on its second poll
+    for _ in 0..3 {
+        // each poll wakes itself: queued right behind it, every time
+        let forever = std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        });
+        spawn!(count_polls(forever, polls), background);
+    }
+}
+
+#[test]
+fn background_children_queued_behind_the_last_foreground_child_are_not_polled_again() {
+    // The second batch holds the foreground child (which completes) and then
+    // the three background children: they go before any of them is polled
+    // again, even in the batch where the last foreground child ended.
+    let polls = Counter::new();
+    futures::executor::block_on(background_behind_the_last_foreground_child(&polls));
+    assert_eq!(polls.get(), 3, "each background child was polled once only");
+}
+
+#[nursery]
 async fn many_ready(n: usize, polls: &Counter) {
     for _ in 0..n {
         spawn!(count_polls(async {}, polls));

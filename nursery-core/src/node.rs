@@ -42,18 +42,17 @@
 
 #![allow(unsafe_code)]
 
-use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::outcome::Outcome;
 use crate::registry::Shared;
+// loom's under `--cfg loom` (the models at the bottom).
+use crate::sync::shim::{Arc, AtomicU32, Ordering, UnsafeCell};
 
 /// Queued in the ready queue, not yet polled.
 const QUEUED: u32 = 1 << 0;
@@ -412,29 +411,34 @@ where
 {
     // SAFETY: the caller guarantees the type.
     let node = unsafe { node::<F, E>(ptr) };
-    // SAFETY: exclusive access to the stage (2).
-    let stage = unsafe { &mut *node.stage.get() };
-    let Stage::Running(fut) = stage else {
-        return Poll::Pending; // a stale wake of an ended child: nothing to do
-    };
-    // SAFETY: the node never moves (a leaked `Box`), so the future stays
-    // pinned in place until it is dropped in place.
-    match unsafe { Pin::new_unchecked(fut) }.poll(cx) {
-        Poll::Pending => Poll::Pending,
-        Poll::Ready(Ok(value)) => {
-            *stage = Stage::Done(Ok(value));
-            complete(&node.header, || {
-                // SAFETY: no handle is left: the output is ours to drop (3).
-                unsafe { *node.stage.get() = Stage::Empty }
-            });
-            Poll::Ready(Ok(()))
+    let ended = node.stage.with_mut(|stage| {
+        // SAFETY: exclusive access to the stage (2).
+        let stage = unsafe { &mut *stage };
+        let Stage::Running(fut) = stage else {
+            return Poll::Pending; // a stale wake of an ended child: nothing to do
+        };
+        // SAFETY: the node never moves (a leaked `Box`), so the future stays
+        // pinned in place until it is dropped in place.
+        match unsafe { Pin::new_unchecked(fut) }.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(value)) => {
+                *stage = Stage::Done(Ok(value));
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => {
+                *stage = Stage::Empty;
+                Poll::Ready(Err(error))
+            }
         }
-        Poll::Ready(Err(error)) => {
-            *stage = Stage::Empty;
-            complete(&node.header, || {});
-            Poll::Ready(Err(error))
-        }
+    });
+    if ended.is_ready() {
+        complete(&node.header, || {
+            // SAFETY: no handle is left: the output is ours to drop (3).
+            node.stage
+                .with_mut(|stage| unsafe { *stage = Stage::Empty });
+        });
     }
+    ended
 }
 
 /// Marks the child complete and wakes its task handle (3, 4); if no handle
@@ -448,7 +452,8 @@ fn complete(header: &Header, drop_output: impl FnOnce()) {
     if prev & JOIN_WAKER != 0 {
         // SAFETY: the handle wrote the waker before setting JOIN_WAKER and
         // does not touch it again now that COMPLETE is set (4).
-        if let Some(waker) = unsafe { (*header.join_waker.get()).take() } {
+        let waker = header.join_waker.with_mut(|cell| unsafe { (*cell).take() });
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -463,10 +468,16 @@ where
 {
     // SAFETY: the caller guarantees the type.
     let node = unsafe { node::<F, E>(ptr) };
-    // SAFETY: exclusive access to the stage (2).
-    let stage = unsafe { &mut *node.stage.get() };
-    if matches!(stage, Stage::Running(_)) {
-        *stage = Stage::Empty;
+    let running = node.stage.with_mut(|stage| {
+        // SAFETY: exclusive access to the stage (2).
+        let stage = unsafe { &mut *stage };
+        let running = matches!(stage, Stage::Running(_));
+        if running {
+            *stage = Stage::Empty;
+        }
+        running
+    });
+    if running {
         complete(&node.header, || {});
     }
 }
@@ -482,8 +493,10 @@ where
     // SAFETY: as the caller guarantees.
     let (node, out) = unsafe { (node::<F, E>(ptr), &mut *out.cast::<Option<OkOf<F, E>>>()) };
     // SAFETY: the caller owns the output (3).
-    let stage = unsafe { &mut *node.stage.get() };
-    *out = match std::mem::replace(stage, Stage::Empty) {
+    let stage = node
+        .stage
+        .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Empty) });
+    *out = match stage {
         Stage::Done(Ok(value)) => Some(value),
         _ => None,
     };
@@ -499,7 +512,8 @@ where
     // SAFETY: as the caller guarantees.
     let node = unsafe { node::<F, E>(ptr) };
     // SAFETY: the caller owns the output (3).
-    unsafe { *node.stage.get() = Stage::Empty };
+    node.stage
+        .with_mut(|stage| unsafe { *stage = Stage::Empty });
 }
 
 /// # Safety
@@ -513,7 +527,9 @@ where
     // type, and nobody can reach it any more.
     let node = unsafe { Box::from_raw(ptr.cast::<Node<Ended<F, E>>>().as_ptr()) };
     // SAFETY: we own the node.
-    let empty = matches!(unsafe { &*node.stage.get() }, Stage::Empty);
+    let empty = node
+        .stage
+        .with(|stage| matches!(unsafe { &*stage }, Stage::Empty));
     if !empty {
         // Unreachable by (2, 3): the future and output are always dropped
         // while their owner holds a reference. If it ever happened, dropping
@@ -590,29 +606,30 @@ impl<T> Joiner<T> {
     pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let header = self.node.header();
         let state = header.state.load(Ordering::Acquire);
-        if state & COMPLETE == 0 {
-            if state & JOIN_WAKER != 0 {
-                // SAFETY: only we write the cell, and the driver reads it only
-                // after COMPLETE, which is clear (4).
-                let same = unsafe { &*header.join_waker.get() }
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()));
-                if same {
-                    return Poll::Pending;
-                }
-                // Take back the right to write the cell.
-                let prev = header.state.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
-                if prev & COMPLETE != 0 {
-                    return Poll::Ready(self.take());
-                }
+        if state & COMPLETE != 0 {
+            return Poll::Ready(self.take());
+        }
+        if state & JOIN_WAKER != 0 {
+            // Take back the right to touch the cell before reading it: while
+            // JOIN_WAKER is set, the driver may be taking the waker out
+            // (loom found the read here racing that take).
+            let prev = header.state.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
+            if prev & COMPLETE != 0 {
+                return Poll::Ready(self.take());
             }
-            // SAFETY: JOIN_WAKER is clear, so the driver does not read the
-            // cell, and only we write it (4).
-            unsafe { *header.join_waker.get() = Some(cx.waker().clone()) };
-            let prev = header.state.fetch_or(JOIN_WAKER, Ordering::AcqRel);
-            if prev & COMPLETE == 0 {
-                return Poll::Pending;
+        }
+        // SAFETY: JOIN_WAKER is clear, so the driver does not touch the cell,
+        // and only we write it (4). The stored waker is kept if it would wake
+        // the same task.
+        header.join_waker.with_mut(|cell| {
+            let cell = unsafe { &mut *cell };
+            if !cell.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *cell = Some(cx.waker().clone());
             }
+        });
+        let prev = header.state.fetch_or(JOIN_WAKER, Ordering::AcqRel);
+        if prev & COMPLETE == 0 {
+            return Poll::Pending;
         }
         Poll::Ready(self.take())
     }
@@ -639,5 +656,158 @@ impl<T> Drop for Joiner<T> {
             // if there is one left, is ours to drop (3).
             unsafe { (self.node.header().vtable.drop_output)(self.node.ptr) };
         }
+    }
+}
+
+/// Loom models of the node's state protocol: the driver completing a child
+/// while, on other threads, its task handle takes the output, re-registers
+/// its waker or is dropped, and wakers wake, clone and drop. Loom checks
+/// every access to the stage and the join waker's cell for races, every
+/// interleaving of the atomics, and that the node and the value are freed
+/// exactly once (a leaked node leaks its `Arc<Shared>`, which loom reports).
+/// `RUSTFLAGS="--cfg loom" cargo test -p nursery-core --lib --release loom`
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::shim::{Mutex, lock};
+    use loom::sync::atomic::AtomicUsize;
+    use std::future::poll_fn;
+
+    /// A child's value, counting its drops.
+    struct Value(Arc<AtomicUsize>);
+
+    impl Drop for Value {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Pending on its first poll (handing a clone of its waker to `waker`)
+    /// if `waker` is given, then done with a `Value`.
+    struct Child {
+        value: Option<Value>,
+        waker: Option<Arc<Mutex<Option<Waker>>>>,
+    }
+
+    impl Future for Child {
+        type Output = Result<Value, u8>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value, u8>> {
+            if let Some(slot) = self.waker.take() {
+                *lock(&slot) = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(self.value.take().expect("polled after completion")))
+        }
+    }
+
+    struct Noop;
+
+    impl futures_util::task::ArcWake for Noop {
+        fn wake_by_ref(_: &std::sync::Arc<Self>) {}
+    }
+
+    /// A waker of its own (two of them never `will_wake` each other).
+    fn noop_waker() -> Waker {
+        futures_util::task::waker(std::sync::Arc::new(Noop))
+    }
+
+    /// A child in its registry slot, its handle, and its value's drop count.
+    fn spawn(waker: Option<Arc<Mutex<Option<Waker>>>>) -> (Slot, Joiner<Value>, Arc<AtomicUsize>) {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let child = Child {
+            value: Some(Value(drops.clone())),
+            waker,
+        };
+        let (node, joiner) = NodeRef::new::<_, u8>(child, Arc::new(Shared::default()), 0, 0);
+        (Slot::occupied(node), joiner, drops)
+    }
+
+    /// Polls the child in `slot` as the driver does.
+    fn poll(slot: &Slot) -> Poll<Result<(), u8>> {
+        let (lent, _) = slot.lend().expect("the slot holds the child");
+        // SAFETY: the slot holds the node for the whole call, and this thread
+        // is the only driver.
+        unsafe { lent.poll::<u8>() }
+    }
+
+    #[test]
+    fn loom_the_output_reaches_a_handle_on_another_thread_once() {
+        loom::model(|| {
+            let (slot, mut joiner, drops) = spawn(None);
+            let handle = loom::thread::spawn(move || {
+                let value = loom::future::block_on(poll_fn(|cx| joiner.poll_take(cx)));
+                assert!(value.is_some(), "the handle gets the value");
+            });
+            assert!(poll(&slot).is_ready());
+            drop(slot); // the registry frees the slot
+            handle.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn loom_a_handle_re_registering_while_the_child_completes() {
+        loom::model(|| {
+            let (slot, mut joiner, drops) = spawn(None);
+            let handle = loom::thread::spawn(move || {
+                let (a, b) = (noop_waker(), noop_waker());
+                for waker in [&a, &b] {
+                    if let Poll::Ready(value) = joiner.poll_take(&mut Context::from_waker(waker)) {
+                        assert!(value.is_some());
+                        return;
+                    }
+                }
+                loop {
+                    match joiner.poll_take(&mut Context::from_waker(&b)) {
+                        Poll::Ready(value) => return assert!(value.is_some()),
+                        Poll::Pending => loom::thread::yield_now(),
+                    }
+                }
+            });
+            assert!(poll(&slot).is_ready());
+            drop(slot);
+            handle.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn loom_a_handle_dropped_while_the_child_completes() {
+        loom::model(|| {
+            let (slot, mut joiner, drops) = spawn(None);
+            let handle = loom::thread::spawn(move || {
+                let waker = noop_waker();
+                if let Poll::Ready(value) = joiner.poll_take(&mut Context::from_waker(&waker)) {
+                    assert!(value.is_some());
+                }
+                drop(joiner);
+            });
+            assert!(poll(&slot).is_ready());
+            drop(slot);
+            handle.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, by one side");
+        });
+    }
+
+    #[test]
+    fn loom_a_waker_on_another_thread_while_the_child_ends() {
+        loom::model(|| {
+            let stash = Arc::new(Mutex::new(None));
+            let (slot, joiner, drops) = spawn(Some(stash.clone()));
+            assert!(poll(&slot).is_pending()); // the child hands out its waker
+            let waker = lock(&stash).take().expect("the child stored its waker");
+            let other = waker.clone();
+            let wakes = loom::thread::spawn(move || {
+                waker.wake_by_ref();
+                drop(waker.clone());
+                waker.wake(); // and its reference goes
+            });
+            drop(joiner);
+            assert!(poll(&slot).is_ready());
+            drop(slot); // the registry's reference: the node may be freed now
+            other.wake(); // a stale wake after the child ended: memory only
+            wakes.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
     }
 }

@@ -31,46 +31,7 @@ use std::task::{Context, Poll};
 use crate::outcome::Outcome;
 use crate::sync::lock;
 
-/// The synchronisation between a parallel child's two sides: std's, or
-/// loom's under `--cfg loom` (see the `loom` tests at the bottom).
-mod shared {
-    #[cfg(not(loom))]
-    pub(crate) use futures_util::task::AtomicWaker;
-    #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
-    #[cfg(loom)]
-    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
-    #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
-    #[cfg(not(loom))]
-    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
-
-    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-        mutex
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// `AtomicWaker` over loom's mutex, so that loom sees every handover.
-    #[cfg(loom)]
-    pub(crate) struct AtomicWaker(Mutex<Option<std::task::Waker>>);
-
-    #[cfg(loom)]
-    impl AtomicWaker {
-        pub(crate) fn new() -> Self {
-            AtomicWaker(Mutex::new(None))
-        }
-        pub(crate) fn register(&self, waker: &std::task::Waker) {
-            *lock(&self.0) = Some(waker.clone());
-        }
-        pub(crate) fn wake(&self) {
-            if let Some(waker) = lock(&self.0).take() {
-                waker.wake();
-            }
-        }
-    }
-}
-
+use crate::sync::shim as shared;
 use shared::{AtomicBool, AtomicWaker, Ordering};
 
 /// Where `parallel` children run: something that starts a `Send + 'static`

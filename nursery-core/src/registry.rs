@@ -14,21 +14,17 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
-use futures_util::task::AtomicWaker;
 
 use crate::node::{BACKGROUND, Lent, NodeRef, SHIELD, Slot};
+// loom's under `--cfg loom`: the node's loom models reach this queue.
+use crate::sync::shim::{Arc, AtomicBool, AtomicWaker, Mutex, Ordering, lock};
 
 const NONE: u32 = u32::MAX;
-use crate::sync::lock;
 
 /// How many woken children the driver polls at most before it yields.
 pub(crate) const BATCH: usize = 64;
 
 /// The part of a nursery that wakers reach: `'static`, `Send` and `Sync`.
-#[derive(Default)]
 pub(crate) struct Shared {
     ready: Mutex<VecDeque<u32>>,
     pub(crate) parent: AtomicWaker,
@@ -45,9 +41,20 @@ pub(crate) struct Shared {
 pub(crate) struct BodyWake(pub(crate) Arc<Shared>);
 
 impl futures_util::task::ArcWake for BodyWake {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
+    fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
         arc_self.0.body_woken.store(true, Ordering::Release);
         arc_self.0.wake_parent();
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            ready: Mutex::new(VecDeque::new()),
+            parent: AtomicWaker::new(),
+            driving: AtomicBool::new(false),
+            body_woken: AtomicBool::new(false),
+        }
     }
 }
 
@@ -117,7 +124,7 @@ pub(crate) struct Options {
     pub(crate) born_ms: u32,
     /// A `start!` child's flag, for the task tree.
     #[cfg(feature = "task-tree")]
-    pub(crate) started: Option<Arc<std::sync::atomic::AtomicBool>>,
+    pub(crate) started: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Options {
@@ -143,7 +150,7 @@ pub(crate) struct Registry {
     info: Vec<crate::tree::ChildInfo>,
     /// The flags of `start!` children, for the task tree.
     #[cfg(feature = "task-tree")]
-    started: HashMap<usize, Arc<std::sync::atomic::AtomicBool>>,
+    started: HashMap<usize, std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The driver is inside its step, and looks at `fresh` before it
     /// returns: a child spawned now needs no wake of the nursery's task
     /// (set and cleared under the nursery's lock, like `fresh` itself).

@@ -1,10 +1,10 @@
 //! The driver: polls a nursery's body and woken children until all are
 //! done, applies cancellation, and drops every child when it is dropped.
 
+use crate::sync::shim::Arc;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
@@ -79,7 +79,8 @@ impl BodyWaker {
                 // The second poll, whatever any flag says: the first one
                 // registered the parent's waker, this one registers its own.
                 let shared = nursery_shared();
-                let waker = futures_util::task::waker(Arc::new(BodyWake(shared.clone())));
+                let waker =
+                    futures_util::task::waker(std::sync::Arc::new(BodyWake(shared.clone())));
                 self.own = Some((shared, waker.clone()));
                 self.polls = 2;
                 Some(waker)

@@ -3,6 +3,75 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// The synchronisation that loom models (the parallel child's handover,
+/// the node's state, the wake queue): std's, or loom's under `--cfg loom`
+/// (see the `loom` tests in `parallel.rs` and `node.rs`).
+pub(crate) mod shim {
+    #[cfg(not(loom))]
+    pub(crate) use futures_util::task::AtomicWaker;
+    #[cfg(loom)]
+    pub(crate) use loom::cell::UnsafeCell;
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    #[cfg(loom)]
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+
+    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        mutex
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// std's `UnsafeCell` with loom's access API, so that loom can check
+    /// every access to the cell's content for races.
+    #[cfg(not(loom))]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+        /// Reads through a pointer valid for the closure's call.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+        /// Writes through a pointer valid for the closure's call.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// `AtomicWaker` over loom's mutex, so that loom sees every handover.
+    #[cfg(loom)]
+    pub(crate) struct AtomicWaker(Mutex<Option<std::task::Waker>>);
+
+    #[cfg(loom)]
+    impl AtomicWaker {
+        pub(crate) fn new() -> Self {
+            AtomicWaker(Mutex::new(None))
+        }
+        pub(crate) fn register(&self, waker: &std::task::Waker) {
+            let mut slot = lock(&self.0);
+            if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *slot = Some(waker.clone());
+            }
+        }
+        pub(crate) fn wake(&self) {
+            let waker = lock(&self.0).take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
 pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
