@@ -9,7 +9,7 @@
 //! its top — one pin projection in `parallel.rs`, and (feature
 //! `task-tree`) the read of a registered nursery in `tree.rs`; borrowing
 //! children need none.
-#![deny(unsafe_code)] // allowed in `node.rs`, one line of `parallel.rs`, `tree.rs`
+#![deny(unsafe_code)] // allowed in `node.rs`, one line of `parallel.rs` and of `run.rs`, `tree.rs`
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod cancel_scope;

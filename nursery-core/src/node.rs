@@ -1,5 +1,6 @@
 //! A child's single allocation: its header, its future, its output and the
-//! waker of whoever awaits its task handle. The only module with `unsafe`.
+//! waker of whoever awaits its task handle. The module with the `unsafe` it
+//! takes (the driver polls a [`Lent`] node: one `unsafe` call in `run.rs`).
 //!
 //! Safe Rust needs three allocations per child here: a `Waker` must own a
 //! `'static` allocation, the child's future is not `'static` (it borrows the
@@ -16,8 +17,10 @@
 //!    the count to zero, through `VTable::dealloc`, which frees memory only:
 //!    by then the future and the output have been dropped already (2, 3).
 //! 2. **The future** (`Stage::Running`) is touched only by the nursery's
-//!    driver: polled by [`Node::poll`] and dropped by [`Node::drop_future`],
-//!    both called by the registry while it holds its reference, from the one
+//!    driver: polled through [`Lent::poll`] (a node lent by its registry
+//!    slot for one batch, during which nothing is removed from the registry)
+//!    and dropped by [`NodeRef::drop_future`], both while the registry's
+//!    reference keeps the node alive, from the one
 //!    task that owns the nursery (the registry is behind the nursery's
 //!    mutex, and a child is polled with no lock held but also with no other
 //!    code able to reach its future). It is dropped exactly once, when the
@@ -33,9 +36,11 @@
 //!    owns it, exactly once. A task handle cannot outlive the nursery's scope
 //!    (its lifetime), so the output is never dropped after the scope ends
 //!    either.
-//! 4. **The join waker** (`join_waker`) is written only by the task handle
-//!    while `JOIN_WAKER` is clear, and read only by the driver after it set
-//!    `COMPLETE` and saw `JOIN_WAKER` set (tokio's `JoinHandle` protocol).
+//! 4. **The join waker** (`join_waker`) is touched by the task handle only
+//!    while `JOIN_WAKER` is clear (to re-register, it first clears the flag
+//!    and checks `COMPLETE` in the same `fetch_and`), and by the driver only
+//!    after it set `COMPLETE` and saw `JOIN_WAKER` set (tokio's `JoinHandle`
+//!    protocol; the loom models at the bottom check it).
 //! 5. **Wakers** only touch the header's atomics and `shared` (an `Arc`),
 //!    never the stage; they may run on any thread, at any time, also after
 //!    the nursery has finished.
