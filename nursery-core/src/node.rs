@@ -437,11 +437,9 @@ where
         }
     });
     if ended.is_ready() {
-        complete(&node.header, || {
-            // SAFETY: no handle is left: the output is ours to drop (3).
-            node.stage
-                .with_mut(|stage| unsafe { *stage = Stage::Empty });
-        });
+        // SAFETY: called only when no handle is left: the output is ours
+        // to drop (3).
+        complete(&node.header, || unsafe { drop_output::<F, E>(ptr) });
     }
     ended
 }
@@ -735,26 +733,32 @@ mod loom_tests {
         unsafe { lent.poll::<u8>() }
     }
 
+    /// The driver completes a child (and the registry frees its slot) while
+    /// `handle` runs with the child's task handle on another thread; the
+    /// value is dropped exactly once, by one side.
+    fn complete_while(handle: impl FnOnce(Joiner<Value>) + Send + 'static) {
+        let (slot, joiner, drops) = spawn(None);
+        let handle = loom::thread::spawn(move || handle(joiner));
+        assert!(poll(&slot).is_ready());
+        drop(slot); // the registry frees the slot
+        handle.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, by one side");
+    }
+
     #[test]
     fn loom_the_output_reaches_a_handle_on_another_thread_once() {
         loom::model(|| {
-            let (slot, mut joiner, drops) = spawn(None);
-            let handle = loom::thread::spawn(move || {
+            complete_while(|mut joiner| {
                 let value = loom::future::block_on(poll_fn(|cx| joiner.poll_take(cx)));
                 assert!(value.is_some(), "the handle gets the value");
             });
-            assert!(poll(&slot).is_ready());
-            drop(slot); // the registry frees the slot
-            handle.join().unwrap();
-            assert_eq!(drops.load(Ordering::SeqCst), 1);
         });
     }
 
     #[test]
     fn loom_a_handle_re_registering_while_the_child_completes() {
         loom::model(|| {
-            let (slot, mut joiner, drops) = spawn(None);
-            let handle = loom::thread::spawn(move || {
+            complete_while(|mut joiner| {
                 let (a, b) = (noop_waker(), noop_waker());
                 for waker in [&a, &b] {
                     if let Poll::Ready(value) = joiner.poll_take(&mut Context::from_waker(waker)) {
@@ -769,28 +773,19 @@ mod loom_tests {
                     }
                 }
             });
-            assert!(poll(&slot).is_ready());
-            drop(slot);
-            handle.join().unwrap();
-            assert_eq!(drops.load(Ordering::SeqCst), 1);
         });
     }
 
     #[test]
     fn loom_a_handle_dropped_while_the_child_completes() {
         loom::model(|| {
-            let (slot, mut joiner, drops) = spawn(None);
-            let handle = loom::thread::spawn(move || {
+            complete_while(|mut joiner| {
                 let waker = noop_waker();
                 if let Poll::Ready(value) = joiner.poll_take(&mut Context::from_waker(&waker)) {
                     assert!(value.is_some());
                 }
                 drop(joiner);
             });
-            assert!(poll(&slot).is_ready());
-            drop(slot);
-            handle.join().unwrap();
-            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, by one side");
         });
     }
 

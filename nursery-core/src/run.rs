@@ -221,35 +221,37 @@ where
                 // the batch.
                 #[allow(unsafe_code)]
                 let polled = catch_unwind(AssertUnwindSafe(|| unsafe { node.poll::<E>() }));
-                match polled {
-                    Ok(Poll::Pending) => {}
+                let failure = match polled {
+                    Ok(Poll::Pending) => continue,
                     Ok(Poll::Ready(Ok(()))) => {
                         ended[ended_count] = ready[i];
                         ended_count += 1;
+                        continue;
                     }
-                    Ok(Poll::Ready(Err(error))) => {
-                        // Requeued before the failure cancels, so the rest
-                        // counts among the children queued at the cancel.
-                        requeue(nursery, shared, &ready[i + 1..count]);
-                        ended[ended_count] = ready[i];
-                        let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
-                        ended_count = 0;
+                    Ok(Poll::Ready(Err(error))) => Failure::Error(error),
+                    Err(payload) => Failure::Panic(payload),
+                };
+                // A failure or a panic ends the batch. The rest is requeued
+                // before it cancels, so it counts among the children queued
+                // at the cancel; the slots of the children that ended are
+                // freed now.
+                requeue(nursery, shared, &ready[i + 1..count]);
+                ended[ended_count] = ready[i];
+                let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
+                ended_count = 0;
+                match failure {
+                    Failure::Error(error) => {
                         drop(node);
                         nursery.fail(error, name);
                         nursery.end_background_if_done(body.is_none());
-                        break;
                     }
-                    Err(payload) => {
-                        requeue(nursery, shared, &ready[i + 1..count]);
-                        ended[ended_count] = ready[i];
-                        let (node, _) = remove_ended(nursery, &ended[..=ended_count]);
-                        ended_count = 0;
+                    Failure::Panic(payload) => {
                         // Dropped with no lock held, like any child's future.
                         node.drop_future();
                         nursery.panicked(payload);
-                        break;
                     }
                 }
+                break;
             }
             if ended_count > 0 {
                 remove_ended(nursery, &ended[..ended_count]);
@@ -389,6 +391,12 @@ where
         cx.waker().wake_by_ref();
     }
     Poll::Pending
+}
+
+/// How a child's poll ended the batch.
+enum Failure<E> {
+    Error(E),
+    Panic(Box<dyn std::any::Any + Send>),
 }
 
 /// Puts children taken for a batch but not polled back at the front of the

@@ -20,6 +20,10 @@ pub(crate) mod shim {
     #[cfg(not(loom))]
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
+    #[cfg(not(loom))]
+    pub(crate) use super::lock;
+
+    #[cfg(loom)]
     pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         mutex
             .lock()
