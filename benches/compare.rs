@@ -5,6 +5,8 @@
 //! run into the README's table of medians and ratios.
 
 use std::hint::black_box;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -51,19 +53,19 @@ async fn nursery_spawn_join(n: u64) -> u64 {
 /// handles: the registry's own cost, without the handle API's.
 #[nursery]
 async fn nursery_spawn_sum(n: u64) -> u64 {
-    let sum = &std::sync::atomic::AtomicU64::new(0);
+    let sum = &AtomicU64::new(0);
     nursery::scope!(|_n| async {
         for i in 0..n {
             spawn!(async move {
                 yield_now().await;
-                sum.fetch_add(i & 7, std::sync::atomic::Ordering::Relaxed);
+                sum.fetch_add(i & 7, Relaxed);
             });
         }
         Ok::<_, NoError>(())
     })
     .await
     .unwrap();
-    sum.load(std::sync::atomic::Ordering::Relaxed)
+    sum.load(Relaxed)
 }
 
 async fn scope_spawn_join(n: u64) -> u64 {
@@ -148,15 +150,36 @@ async fn nursery_parallel(n: u64) -> Result<u64, Errors<nursery::SpawnError>> {
 
 // ---- wake_all / wake_chain: N children each waiting on its own oneshot ----
 
+/// How many children of the running wake benchmark wait on their receiver.
+/// Every system wakes its children only once all of them wait (a `yield`
+/// is not enough: a nursery polls at most 64 children per step, and tokio's
+/// current-thread scheduler runs the yielded task again after 61 others,
+/// so most children would find their value already sent and never wait).
+static ARMED: AtomicUsize = AtomicUsize::new(0);
+
+/// The child of the wake scenarios: counts itself, then waits.
+async fn armed<T>(rx: oneshot::Receiver<T>) -> T {
+    ARMED.fetch_add(1, Relaxed);
+    rx.await.unwrap()
+}
+
+/// Yields until all `n` children wait on their receivers.
+async fn all_armed(n: usize) {
+    while ARMED.load(Relaxed) < n {
+        yield_now().await;
+    }
+}
+
 #[nursery]
 async fn nursery_wake_all(n: usize) -> usize {
+    ARMED.store(0, Relaxed);
     let mut txs = Vec::with_capacity(n);
     for _ in 0..n {
         let (tx, rx) = oneshot::channel::<usize>();
         txs.push(tx);
-        spawn!(async move { rx.await.unwrap() });
+        spawn!(armed(rx));
     }
-    yield_now().await; // every child is now pending on its receiver
+    all_armed(n).await;
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(i).unwrap();
     }
@@ -164,14 +187,19 @@ async fn nursery_wake_all(n: usize) -> usize {
 }
 
 async fn fu_wake_all(n: usize) -> usize {
+    ARMED.store(0, Relaxed);
     let mut txs = Vec::with_capacity(n);
     let mut set = FuturesUnordered::new();
     for _ in 0..n {
         let (tx, rx) = oneshot::channel::<usize>();
         txs.push(tx);
-        set.push(async move { rx.await.unwrap() });
+        set.push(armed(rx));
     }
-    let _ = futures::poll!(set.next()); // every child is now pending
+    while ARMED.load(Relaxed) < n {
+        // No child can finish before its value is sent.
+        assert!(futures::poll!(set.next()).is_pending());
+        yield_now().await;
+    }
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(i).unwrap();
     }
@@ -183,14 +211,15 @@ async fn fu_wake_all(n: usize) -> usize {
 }
 
 async fn joinset_wake_all(n: usize) -> usize {
+    ARMED.store(0, Relaxed);
     let mut txs = Vec::with_capacity(n);
     let mut set = JoinSet::new();
     for _ in 0..n {
         let (tx, rx) = oneshot::channel::<usize>();
         txs.push(tx);
-        set.spawn(async move { rx.await.unwrap() });
+        set.spawn(armed(rx));
     }
-    yield_now().await;
+    all_armed(n).await;
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(i).unwrap();
     }
@@ -203,32 +232,37 @@ async fn joinset_wake_all(n: usize) -> usize {
 
 #[nursery]
 async fn nursery_wake_chain(n: usize) -> usize {
+    ARMED.store(0, Relaxed);
     let (first, mut rx) = oneshot::channel::<usize>();
     for _ in 0..n {
         let (tx, next_rx) = oneshot::channel::<usize>();
         let prev = std::mem::replace(&mut rx, next_rx);
         spawn!(async move {
-            let i = prev.await.unwrap();
+            let i = armed(prev).await;
             let _ = tx.send(i + 1);
         });
     }
-    yield_now().await;
+    all_armed(n).await;
     first.send(0).unwrap();
     rx.await.unwrap()
 }
 
 async fn fu_wake_chain(n: usize) -> usize {
+    ARMED.store(0, Relaxed);
     let (first, mut rx) = oneshot::channel::<usize>();
     let mut set = FuturesUnordered::new();
     for _ in 0..n {
         let (tx, next_rx) = oneshot::channel::<usize>();
         let prev = std::mem::replace(&mut rx, next_rx);
         set.push(async move {
-            let i = prev.await.unwrap();
+            let i = armed(prev).await;
             let _ = tx.send(i + 1);
         });
     }
-    let _ = futures::poll!(set.next());
+    while ARMED.load(Relaxed) < n {
+        assert!(futures::poll!(set.next()).is_pending());
+        yield_now().await;
+    }
     first.send(0).unwrap();
     while set.next().await.is_some() {}
     rx.await.unwrap()

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)] // allowed in `node.rs`, one line of `parallel.rs` and of `run.rs`, `tree.rs`
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod blocks;
 mod cancel_scope;
 mod deadline;
 mod errors;

@@ -13,7 +13,9 @@
 //! ran out).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+
+use crate::blocks::{BlockVec, IndexQueue};
 
 use crate::node::{BACKGROUND, Lent, NodeRef, SHIELD, Slot};
 // loom's under `--cfg loom`: the node's loom models reach this queue.
@@ -26,7 +28,7 @@ pub(crate) const BATCH: usize = 64;
 
 /// The part of a nursery that wakers reach: `'static`, `Send` and `Sync`.
 pub(crate) struct Shared {
-    ready: Mutex<VecDeque<u32>>,
+    ready: Mutex<IndexQueue>,
     pub(crate) parent: AtomicWaker,
     /// The driver is inside its step: it looks at the queue before it
     /// returns, so a child queued now needs no wake of the parent.
@@ -50,7 +52,7 @@ impl futures_util::task::ArcWake for BodyWake {
 impl Default for Shared {
     fn default() -> Self {
         Shared {
-            ready: Mutex::new(VecDeque::new()),
+            ready: Mutex::new(IndexQueue::default()),
             parent: AtomicWaker::new(),
             driving: AtomicBool::new(false),
             body_woken: AtomicBool::new(false),
@@ -64,8 +66,8 @@ impl Shared {
     pub(crate) fn take_ready(&self, out: &mut [u32]) -> usize {
         let mut ready = lock(&self.ready);
         let count = out.len().min(ready.len());
-        for (slot, index) in out.iter_mut().zip(ready.drain(..count)) {
-            *slot = index;
+        for slot in &mut out[..count] {
+            *slot = ready.pop_front().expect("counted");
         }
         count
     }
@@ -135,13 +137,13 @@ impl Options {
 
 /// A slab of children with counts of what is still alive.
 pub(crate) struct Registry {
-    slots: Vec<Slot>,
+    slots: BlockVec<Slot>,
     /// The first vacant slot (`NONE`: none); the rest are linked through
     /// the vacant slots themselves.
     free: u32,
     /// Children spawned and not yet polled: queued here, under the lock the
     /// spawner holds anyway, rather than in the shared queue.
-    fresh: VecDeque<u32>,
+    fresh: IndexQueue,
     shared: Option<Arc<Shared>>,
     /// Names of the children that have one.
     names: HashMap<usize, Cow<'static, str>>,
@@ -164,9 +166,9 @@ pub(crate) struct Registry {
 impl Default for Registry {
     fn default() -> Self {
         Registry {
-            slots: Vec::new(),
+            slots: BlockVec::default(),
             free: NONE,
-            fresh: VecDeque::new(),
+            fresh: IndexQueue::default(),
             shared: None,
             names: HashMap::new(),
             #[cfg(feature = "task-tree")]
