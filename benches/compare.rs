@@ -345,19 +345,57 @@ fn profiling(group: &str, name: &str, n: u64) -> Option<bool> {
     Some(wanted == format!("{group}/{name}/{n}"))
 }
 
+/// The process's minor page faults so far (Linux; 0 elsewhere).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name's closing parenthesis, field 10 is `minflt`.
+    let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    fields
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `NURSERY_FAULTS=1`: instead of timing, run each benchmark body 12 times
+/// and print the page faults of the last 10 runs, per run. A run that hands
+/// memory back to the operating system pays to fault it in again on the
+/// next; that cost grows with N and shows here, not in instruction counts.
+fn count_faults<F: std::future::Future>(rt: &Runtime, label: String, mut run: impl FnMut() -> F) {
+    for _ in 0..2 {
+        black_box(rt.block_on(run()));
+    }
+    let before = minor_faults();
+    for _ in 0..10 {
+        black_box(rt.block_on(run()));
+    }
+    println!(
+        "{label}: {} page faults per run",
+        (minor_faults() - before) / 10
+    );
+}
+
 macro_rules! bench_on {
     ($group:expr, $rt:expr, $name:expr, $n:expr, $f:expr) => {
-        match profiling($group.name, $name, $n as u64) {
-            Some(true) => {
-                let _ = black_box($rt.block_on($f($n)));
+        if std::env::var_os("NURSERY_FAULTS").is_some() {
+            // (with `NURSERY_PROFILE`, only that one)
+            if profiling($group.name, $name, $n as u64) != Some(false) {
+                let n = $n;
+                count_faults(&$rt, format!("{}/{}/{}", $group.name, $name, n), || $f(n));
             }
-            Some(false) => {}
-            None => {
-                $group
-                    .inner
-                    .bench_with_input(BenchmarkId::new($name, $n), &$n, |b, &n| {
-                        b.iter(|| black_box($rt.block_on($f(n))))
-                    });
+        } else {
+            match profiling($group.name, $name, $n as u64) {
+                Some(true) => {
+                    let _ = black_box($rt.block_on($f($n)));
+                }
+                Some(false) => {}
+                None => {
+                    $group
+                        .inner
+                        .bench_with_input(BenchmarkId::new($name, $n), &$n, |b, &n| {
+                            b.iter(|| black_box($rt.block_on($f(n))))
+                        });
+                }
             }
         }
     };
