@@ -1,45 +1,98 @@
 //! A nursery's per-child bookkeeping (the slab of slots, the queues of
-//! indices), stored in blocks of fixed size rather than in one buffer that
-//! grows.
+//! indices), in blocks of fixed size rather than in buffers that grow, and
+//! a small per-thread pool of emptied blocks.
 //!
-//! A `Vec` or `VecDeque` that grows to N entries moves into ever larger
-//! buffers and frees the old ones, and is itself freed in one piece at the
-//! end. With glibc's allocator, freeing a chunk of 64 KiB or more
-//! consolidates the heap and hands its free top back to the operating
-//! system: the next nursery of the same size then faults every page of its
-//! children in again. Measured on `wake_all` at N = 100 000 (minor faults
-//! of the process around each run): 4 611 page faults per run against 154
-//! for a `FuturesUnordered`, 45% of the time spent spawning. Blocks of 16 and 32 KiB are never freed as one
-//! chunk that large; the allocator reuses them as they are.
+//! Why. With glibc's allocator, a request of 1 KiB or more, made while
+//! freed small chunks wait in its fast bins, consolidates them, and the
+//! heap's free top then goes back to the operating system at the next free
+//! next to it: the next nursery of the same size faults every page of its
+//! children in again. A `Vec` or `VecDeque` growing to N entries makes such
+//! requests all along, and a nursery's children, completed, are exactly
+//! such freed chunks. Measured (`NURSERY_FAULTS=1 cargo bench --bench
+//! compare`): `wake_all` at N = 100 000 took 4 611 page faults per run (FU:
+//! 154) and `spawn_join` 2 364 (FU: 0), 45% of the time spent spawning.
+//! Here the first block of each kind grows only while it is small (under
+//! 1 KiB), then a nursery takes full blocks from the thread's pool (made
+//! once) and gives them back when it ends: a thread that runs nurseries of
+//! up to [`POOL`] blocks' worth of children (131 072) asks the allocator
+//! for nothing larger than a node after its first one.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem;
 use std::ops::{Index, IndexMut};
+use std::thread::LocalKey;
 
-/// Entries per block: 32 KiB of slots, 16 KiB of queued indices. The first
-/// block grows like a `Vec` up to it (a small nursery allocates no more
-/// than it did with one); the others are made at full size.
+use crate::node::Slot;
+
+/// Entries per block: 32 KiB of slots, 16 KiB of queued indices.
 pub(crate) const BLOCK: usize = 4096;
 
-/// A growable array in blocks of [`BLOCK`] entries: pushing never moves an
-/// entry, and no buffer grows past one block.
-pub(crate) struct BlockVec<T> {
-    /// Entries `0..BLOCK`.
-    first: Vec<T>,
-    /// Entries from `BLOCK` on, `BLOCK` per block; all full but the last.
-    rest: Vec<Vec<T>>,
+/// Entries a first block holds before it moves into a full block: under
+/// 1 KiB for both kinds, so a small nursery allocates only small chunks.
+const SMALL: usize = 64;
+
+/// Emptied blocks a thread keeps, of each kind (at most 1 MiB of slots and
+/// 512 KiB of indices).
+pub(crate) const POOL: usize = 32;
+
+thread_local! {
+    static SLOT_BLOCKS: RefCell<Vec<Vec<Slot>>> = const { RefCell::new(Vec::new()) };
+    static INDEX_BLOCKS: RefCell<Vec<VecDeque<u32>>> = const { RefCell::new(Vec::new()) };
 }
 
-impl<T> Default for BlockVec<T> {
-    fn default() -> Self {
-        BlockVec {
-            first: Vec::new(),
-            rest: Vec::new(),
+/// A block from `pool`, or a new one.
+fn take<B>(pool: &'static LocalKey<RefCell<Vec<B>>>, new: impl FnOnce() -> B) -> B {
+    pool.try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(new)
+}
+
+/// Keeps an emptied block for the thread's next nursery, if there is room.
+fn give<B>(pool: &'static LocalKey<RefCell<Vec<B>>>, block: B) {
+    let _ = pool.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL {
+            pool.push(block);
         }
+    });
+}
+
+fn slot_block() -> Vec<Slot> {
+    take(&SLOT_BLOCKS, || Vec::with_capacity(BLOCK))
+}
+
+fn index_block() -> VecDeque<u32> {
+    take(&INDEX_BLOCKS, || VecDeque::with_capacity(BLOCK))
+}
+
+/// Only full-size blocks are kept, emptied.
+fn give_slot_block(mut block: Vec<Slot>) {
+    if block.capacity() == BLOCK {
+        block.clear(); // vacant slots by now; a child left in one is dropped
+        give(&SLOT_BLOCKS, block);
     }
 }
 
-impl<T> BlockVec<T> {
+fn give_index_block(mut block: VecDeque<u32>) {
+    if block.capacity() == BLOCK {
+        block.clear();
+        give(&INDEX_BLOCKS, block);
+    }
+}
+
+/// The registry's slab in blocks of [`BLOCK`] slots: pushing never moves a
+/// slot.
+#[derive(Default)]
+pub(crate) struct BlockVec {
+    /// Slots `0..BLOCK`: a `Vec` that grows to [`SMALL`], then a block.
+    first: Vec<Slot>,
+    /// Slots from `BLOCK` on, `BLOCK` per block; all full but the last.
+    rest: Vec<Vec<Slot>>,
+}
+
+impl BlockVec {
     pub(crate) fn len(&self) -> usize {
         match self.rest.last() {
             None => self.first.len(),
@@ -47,22 +100,27 @@ impl<T> BlockVec<T> {
         }
     }
 
-    pub(crate) fn push(&mut self, value: T) {
+    pub(crate) fn push(&mut self, slot: Slot) {
         if self.first.len() < BLOCK {
-            self.first.push(value);
+            if self.first.len() == SMALL && self.first.capacity() < BLOCK {
+                let mut block = slot_block();
+                block.append(&mut self.first);
+                self.first = block;
+            }
+            self.first.push(slot);
             return;
         }
         match self.rest.last_mut() {
-            Some(last) if last.len() < BLOCK => last.push(value),
+            Some(last) if last.len() < BLOCK => last.push(slot),
             _ => {
-                let mut block = Vec::with_capacity(BLOCK);
-                block.push(value);
+                let mut block = slot_block();
+                block.push(slot);
                 self.rest.push(block);
             }
         }
     }
 
-    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+    pub(crate) fn get(&self, index: usize) -> Option<&Slot> {
         if index < BLOCK {
             self.first.get(index)
         } else {
@@ -70,15 +128,15 @@ impl<T> BlockVec<T> {
         }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.first.iter().chain(self.rest.iter().flatten())
     }
 }
 
-impl<T> Index<usize> for BlockVec<T> {
-    type Output = T;
+impl Index<usize> for BlockVec {
+    type Output = Slot;
 
-    fn index(&self, index: usize) -> &T {
+    fn index(&self, index: usize) -> &Slot {
         if index < BLOCK {
             &self.first[index]
         } else {
@@ -87,8 +145,8 @@ impl<T> Index<usize> for BlockVec<T> {
     }
 }
 
-impl<T> IndexMut<usize> for BlockVec<T> {
-    fn index_mut(&mut self, index: usize) -> &mut T {
+impl IndexMut<usize> for BlockVec {
+    fn index_mut(&mut self, index: usize) -> &mut Slot {
         if index < BLOCK {
             &mut self.first[index]
         } else {
@@ -97,17 +155,24 @@ impl<T> IndexMut<usize> for BlockVec<T> {
     }
 }
 
+impl Drop for BlockVec {
+    fn drop(&mut self) {
+        give_slot_block(mem::take(&mut self.first));
+        for block in self.rest.drain(..) {
+            give_slot_block(block);
+        }
+    }
+}
+
 /// A double-ended queue of child indices in blocks of at most [`BLOCK`].
 #[derive(Default)]
 pub(crate) struct IndexQueue {
-    /// The first entries; empty only if the whole queue is.
+    /// The first entries; empty only if the whole queue is. A `VecDeque`
+    /// that grows to [`SMALL`], then a block.
     front: VecDeque<u32>,
     /// The entries after `front`, in blocks that are never empty.
     rest: VecDeque<VecDeque<u32>>,
     len: usize,
-    /// One emptied block, kept for the next one needed: a queue that
-    /// streams through blocks does not allocate for each.
-    spare: Option<VecDeque<u32>>,
 }
 
 impl IndexQueue {
@@ -119,9 +184,10 @@ impl IndexQueue {
         self.len += 1;
         let last = self.rest.back_mut().unwrap_or(&mut self.front);
         if last.len() < BLOCK {
+            grow_small(last);
             last.push_back(index);
         } else {
-            let mut block = self.new_block();
+            let mut block = index_block();
             block.push_back(index);
             self.rest.push_back(block);
         }
@@ -130,9 +196,10 @@ impl IndexQueue {
     pub(crate) fn push_front(&mut self, index: u32) {
         self.len += 1;
         if self.front.len() == BLOCK {
-            let block = self.new_block();
+            let block = index_block();
             self.rest.push_front(mem::replace(&mut self.front, block));
         }
+        grow_small(&mut self.front);
         self.front.push_front(index);
     }
 
@@ -141,17 +208,28 @@ impl IndexQueue {
         self.len -= 1;
         if self.front.is_empty() {
             if let Some(next) = self.rest.pop_front() {
-                let done = mem::replace(&mut self.front, next);
-                self.spare.get_or_insert(done);
+                give_index_block(mem::replace(&mut self.front, next));
             }
         }
         Some(index)
     }
+}
 
-    fn new_block(&mut self) -> VecDeque<u32> {
-        self.spare
-            .take()
-            .unwrap_or_else(|| VecDeque::with_capacity(BLOCK))
+/// A small first block that is full moves into a full-size block.
+fn grow_small(block: &mut VecDeque<u32>) {
+    if block.len() == SMALL && block.capacity() < BLOCK {
+        let mut full = index_block();
+        full.append(block);
+        *block = full;
+    }
+}
+
+impl Drop for IndexQueue {
+    fn drop(&mut self) {
+        give_index_block(mem::take(&mut self.front));
+        for block in self.rest.drain(..) {
+            give_index_block(block);
+        }
     }
 }
 
@@ -159,19 +237,60 @@ impl IndexQueue {
 mod tests {
     use super::*;
 
+    fn at(v: &BlockVec, index: usize) -> Option<u32> {
+        v.get(index).and_then(Slot::next_free)
+    }
+
     #[test]
     fn block_vec_indexes_across_blocks() {
         let mut v = BlockVec::default();
-        for i in 0..3 * BLOCK + 5 {
-            v.push(i);
+        for i in 0..3 * BLOCK as u32 + 5 {
+            v.push(Slot::vacant(i));
         }
         assert_eq!(v.len(), 3 * BLOCK + 5);
-        assert_eq!(v[BLOCK], BLOCK);
-        v[2 * BLOCK + 1] = 7;
-        assert_eq!(v.get(2 * BLOCK + 1), Some(&7));
-        assert_eq!(v.get(3 * BLOCK + 5), None);
+        assert_eq!(v[BLOCK].next_free(), Some(BLOCK as u32));
+        v[2 * BLOCK + 1] = Slot::vacant(7);
+        assert_eq!(at(&v, 2 * BLOCK + 1), Some(7));
+        assert_eq!(at(&v, SMALL + 1), Some(SMALL as u32 + 1));
+        assert_eq!(at(&v, 3 * BLOCK + 5), None);
         assert_eq!(v.iter().count(), 3 * BLOCK + 5);
-        assert_eq!(v.iter().nth(BLOCK + 3), Some(&(BLOCK + 3)));
+        assert_eq!(
+            v.iter().nth(BLOCK + 3).and_then(Slot::next_free),
+            Some(BLOCK as u32 + 3)
+        );
+    }
+
+    /// A large slab and queue give their blocks to the thread's pool when
+    /// they go, and the next ones take them from it; a small one never
+    /// touches it.
+    #[test]
+    fn blocks_go_back_to_the_thread_and_come_out_again() {
+        let pooled = || {
+            (
+                SLOT_BLOCKS.with(|p| p.borrow().len()),
+                INDEX_BLOCKS.with(|p| p.borrow().len()),
+            )
+        };
+        let fill = |n: usize| {
+            let mut v = BlockVec::default();
+            let mut q = IndexQueue::default();
+            for i in 0..n as u32 {
+                v.push(Slot::vacant(i));
+                q.push_back(i);
+            }
+            (v, q)
+        };
+        let start = pooled();
+        drop(fill(SMALL));
+        assert_eq!(pooled(), start);
+        drop(fill(3 * BLOCK));
+        assert_eq!(pooled(), (start.0 + 3, start.1 + 3));
+        let large = fill(2 * BLOCK + 1);
+        assert_eq!(pooled(), (start.0, start.1));
+        drop(large);
+        assert_eq!(pooled(), (start.0 + 3, start.1 + 3));
+        drop(fill(POOL * BLOCK * 2));
+        assert_eq!(pooled(), (POOL, POOL));
     }
 
     /// The queue against `VecDeque` over a mix of operations that cross
@@ -211,20 +330,5 @@ mod tests {
             assert_eq!(q.pop_front(), Some(x));
         }
         assert_eq!(q.len(), 0);
-    }
-
-    #[test]
-    fn an_emptied_queue_reuses_its_blocks() {
-        let mut q = IndexQueue::default();
-        for round in 0..10 {
-            for i in 0..BLOCK as u32 + 64 {
-                q.push_back(i);
-            }
-            for i in (0..30).rev() {
-                q.push_front(i);
-            }
-            while q.pop_front().is_some() {}
-            assert!(q.rest.is_empty(), "round {round}: {} blocks", q.rest.len());
-        }
     }
 }

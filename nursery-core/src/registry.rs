@@ -137,7 +137,7 @@ impl Options {
 
 /// A slab of children with counts of what is still alive.
 pub(crate) struct Registry {
-    slots: BlockVec<Slot>,
+    slots: BlockVec,
     /// The first vacant slot (`NONE`: none); the rest are linked through
     /// the vacant slots themselves.
     free: u32,
