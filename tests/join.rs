@@ -278,8 +278,11 @@ async fn many_ready(n: usize, polls: &Counter) {
     }
 }
 
+/// The most children one poll of a nursery polls (four batches of 64).
+const STEP_POLLS: usize = 256;
+
 #[test]
-fn one_poll_of_the_nursery_polls_a_bounded_batch_of_children() {
+fn one_poll_of_the_nursery_polls_a_bounded_number_of_children() {
     let polls = Counter::new();
     let mut fut = Box::pin(many_ready(10_000, &polls));
     let mut nursery_polls = 0;
@@ -288,34 +291,75 @@ fn one_poll_of_the_nursery_polls_a_bounded_batch_of_children() {
         nursery_polls += 1;
         let now = polls.get();
         assert!(
-            now - last <= 64,
+            now - last <= STEP_POLLS,
             "one poll of the nursery polled {} children",
             now - last
         );
         last = now;
     }
     assert_eq!(polls.get(), 10_000, "every child was polled exactly once");
-    assert!(nursery_polls >= 10_000 / 64);
+    assert!(nursery_polls >= 10_000 / STEP_POLLS);
 }
 
 #[nursery]
-async fn million(n: usize, drops: &Counter) {
+async fn chain(n: usize, polls: &Counter, first: oneshot::Receiver<()>) {
+    let mut prev = first;
     for _ in 0..n {
-        let guard = drops.on_drop();
-        spawn!(
+        let (tx, rx) = oneshot::channel();
+        let wait = std::mem::replace(&mut prev, rx);
+        spawn!(count_polls(
             async move {
-                let _guard = guard;
-                futures::future::pending::<()>().await
+                let _ = wait.await;
+                let _ = tx.send(());
             },
-            background
-        );
+            polls
+        ));
     }
-    yield_now().await;
 }
 
 #[test]
-fn a_million_pending_children_work() {
-    let drops = Counter::new();
-    futures::executor::block_on(million(1_000_000, &drops));
-    assert_eq!(drops.get(), 1_000_000);
+fn a_chain_of_wakes_runs_within_one_poll_of_the_nursery() {
+    // Each child wakes the next as it ends: the nursery polls the woken one
+    // in the same step (not one child per poll of its task), up to its
+    // bound.
+    let n = 100;
+    let polls = Counter::new();
+    let (first, rx) = oneshot::channel();
+    let mut fut = Box::pin(chain(n, &polls, rx));
+    while polls.get() < n {
+        assert!(poll_once(fut.as_mut()).is_pending());
+    }
+    first.send(()).unwrap();
+    assert!(
+        poll_once(fut.as_mut()).is_ready(),
+        "the whole chain ran in one poll"
+    );
+    assert_eq!(polls.get(), 2 * n, "each child polled twice");
+}
+
+#[nursery]
+async fn yields_forever(polls: &Counter) {
+    spawn!(
+        count_polls(
+            std::future::poll_fn(|cx| {
+                cx.waker().wake_by_ref();
+                Poll::<()>::Pending
+            }),
+            polls
+        ),
+        background
+    );
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn a_child_that_yields_is_polled_once_per_poll_of_the_nursery() {
+    // A child that wakes itself yields: the nursery yields too, rather than
+    // poll it again in the same step (the executor runs others first).
+    let polls = Counter::new();
+    let mut fut = Box::pin(yields_forever(&polls));
+    for round in 1..=10 {
+        assert!(poll_once(fut.as_mut()).is_pending());
+        assert_eq!(polls.get(), round);
+    }
 }

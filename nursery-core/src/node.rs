@@ -220,12 +220,14 @@ pub(crate) struct Lent {
 
 impl Lent {
     /// Polls the child with its own waker, with the nursery's `E`;
-    /// completion drops the future and hands the output over (3).
+    /// completion drops the future and hands the output over (3). Also
+    /// tells whether the child was woken again during the poll (a child
+    /// that yields wakes itself).
     ///
     /// # Safety
     /// The registry slot this was lent from still holds the node (1), and
     /// the caller is the nursery's driver (2).
-    pub(crate) unsafe fn poll<E>(self) -> Poll<Result<(), E>> {
+    pub(crate) unsafe fn poll<E>(self) -> (Poll<Result<(), E>>, bool) {
         // SAFETY: the slot's reference keeps the header alive (caller).
         let header = unsafe { self.ptr.as_ref() };
         // No longer queued: a wake from now on, even during this poll,
@@ -248,7 +250,8 @@ impl Lent {
         let poll: PollFn<E> =
             unsafe { std::mem::transmute::<*const (), PollFn<E>>(header.vtable.poll) };
         // SAFETY: driver-only access to the stage (2, caller).
-        unsafe { poll(self.ptr, &mut cx) }
+        let polled = unsafe { poll(self.ptr, &mut cx) };
+        (polled, header.state.load(Ordering::Relaxed) & QUEUED != 0)
     }
 }
 
@@ -730,7 +733,7 @@ mod loom_tests {
         let (lent, _) = slot.lend().expect("the slot holds the child");
         // SAFETY: the slot holds the node for the whole call, and this thread
         // is the only driver.
-        unsafe { lent.poll::<u8>() }
+        unsafe { lent.poll::<u8>() }.0
     }
 
     /// The driver completes a child (and the registry frees its slot) while

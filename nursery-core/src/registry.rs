@@ -4,13 +4,16 @@
 //! Each child is one allocation (a node, see `node.rs`) whose waker pushes
 //! the child's index onto the shared ready queue (once, until it is polled
 //! again) and wakes the nursery's task. The driver polls only the children
-//! in that queue, and at most [`BATCH`] of them per poll of the nursery,
-//! only those woken before that poll began, before it yields back to the
-//! executor: the cost of one wake does not depend on how many children
-//! there are, and a burst of ready children cannot keep the nursery's task
-//! from yielding (the trap that makes `FuturesUnordered` quadratic on tokio,
-//! whose coop budget defers the wakes of children polled after the budget
-//! ran out).
+//! in that queue, in batches of [`BATCH`] taken with one lock, and at most
+//! four batches' worth per poll of the nursery before it yields back to the
+//! executor (sooner when the runtime's budget is spent or a child yielded):
+//! the cost of one wake does not depend on how many children there are, a
+//! chain of wakes runs within one poll, and a burst of ready children
+//! cannot keep the nursery's task from yielding (the trap that makes
+//! `FuturesUnordered` quadratic on tokio, whose coop budget defers the wakes
+//! of children polled after the budget ran out).
+//!
+//! The slab and the queues are in blocks (`blocks.rs`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -23,7 +26,7 @@ use crate::sync::shim::{Arc, AtomicBool, AtomicWaker, Mutex, Ordering, lock};
 
 const NONE: u32 = u32::MAX;
 
-/// How many woken children the driver polls at most before it yields.
+/// How many queued children the driver takes (and polls) at once.
 pub(crate) const BATCH: usize = 64;
 
 /// The part of a nursery that wakers reach: `'static`, `Send` and `Sync`.
@@ -62,7 +65,7 @@ impl Default for Shared {
 
 impl Shared {
     /// Moves up to `out.len()` queued indices into `out`, in order, with one
-    /// lock: only children woken before the driver's step began.
+    /// lock.
     pub(crate) fn take_ready(&self, out: &mut [u32]) -> usize {
         let mut ready = lock(&self.ready);
         let count = out.len().min(ready.len());

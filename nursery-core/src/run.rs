@@ -174,98 +174,33 @@ where
             }
         }
 
-        // The children that were woken before this step, at most BATCH of them.
+        // Batches of the children queued (woken or fresh), until the step
+        // has polled STEP_POLLS of them, none is left, the runtime's budget
+        // is spent or a child failed: children woken within the step (a
+        // chain of wakes) are polled in it, a bounded number of times.
         let shared = shared.or_else(|| nursery.state().children.shared().cloned());
         if let Some(shared) = &shared {
             shared.set_driving(true);
             shared.parent.register(cx.waker());
-            let mut ready = [0u32; BATCH];
-            let mut nodes: [Option<(Lent, u32)>; BATCH] = [None; BATCH];
-            let count = {
-                let mut state = nursery.state();
-                // While cancelling, only the backlog of children that were
-                // queued at the cancel still gets polled.
-                let limit = if state.phase == Phase::Cancelling {
-                    state.cancel_backlog.min(BATCH)
-                } else {
-                    BATCH
-                };
-                let count = shared.take_ready(&mut ready[..limit]);
-                let count = state.children.lend(&mut ready[..limit], count, &mut nodes);
-                if state.phase == Phase::Cancelling {
-                    state.cancel_backlog -= count;
+            let mut polled = 0;
+            while polled < STEP_POLLS {
+                let batch = poll_batch(nursery, shared, body.is_none());
+                polled += batch.polled;
+                // A child that finished in this batch woke the body (it
+                // awaited its handle): poll it now rather than through a
+                // wake of the whole task.
+                if body.is_some()
+                    && body_waker.polls >= 2
+                    && shared.body_woken.load(Ordering::Acquire)
+                    && nursery.state().phase < Phase::Cancelling
+                {
+                    if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
+                        shield::set_slot(BODY);
+                        poll_body(nursery, &waker, body.as_mut(), absorb, value);
+                    }
                 }
-                count
-            };
-            // Children that completed: their slots are freed with one lock
-            // after the batch (or before anything else is removed).
-            let mut ended = [0u32; BATCH];
-            let mut ended_count = 0;
-            for i in 0..count {
-                let Some((node, flags)) = nodes[i] else {
-                    continue; // a stale wake of a child that is gone
-                };
-                let background_after_completions = flags & BACKGROUND != 0 && ended_count > 0;
-                if !budget_left() || background_after_completions {
-                    // The rest goes back to the front: on budget, the wake
-                    // below yields and the next poll has a fresh budget; a
-                    // background child waits until the completions are
-                    // counted (it may be due to go, unpolled).
-                    requeue(nursery, shared, &ready[i..count]);
+                if batch.polled == 0 || batch.stopped {
                     break;
-                }
-                shield::set_slot(ready[i]);
-                // SAFETY: lent by the registry above, and nothing has been
-                // removed from it since: completions are only noted in
-                // `ended`, and every path below that removes a child ends
-                // the batch.
-                #[allow(unsafe_code)]
-                let polled = catch_unwind(AssertUnwindSafe(|| unsafe { node.poll::<E>() }));
-                let failure = match polled {
-                    Ok(Poll::Pending) => continue,
-                    Ok(Poll::Ready(Ok(()))) => {
-                        ended[ended_count] = ready[i];
-                        ended_count += 1;
-                        continue;
-                    }
-                    Ok(Poll::Ready(Err(error))) => Failure::Error(error),
-                    Err(payload) => Failure::Panic(payload),
-                };
-                // A failure or a panic ends the batch. The rest is requeued
-                // before it cancels, so it counts among the children queued
-                // at the cancel; the slots of the children that ended are
-                // freed now.
-                requeue(nursery, shared, &ready[i + 1..count]);
-                ended[ended_count] = ready[i];
-                let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
-                ended_count = 0;
-                match failure {
-                    Failure::Error(error) => {
-                        drop(node);
-                        nursery.fail(error, name);
-                        nursery.end_background_if_done(body.is_none());
-                    }
-                    Failure::Panic(payload) => {
-                        // Dropped with no lock held, like any child's future.
-                        node.drop_future();
-                        nursery.panicked(payload);
-                    }
-                }
-                break;
-            }
-            if ended_count > 0 {
-                remove_ended(nursery, &ended[..ended_count]);
-                nursery.end_background_if_done(body.is_none());
-            }
-        }
-
-        // A child that finished in this step woke the body (it awaited its
-        // handle): poll it now rather than through a wake of the whole task.
-        if body.is_some() && body_waker.polls >= 2 && nursery.state().phase < Phase::Cancelling {
-            if let Some(shared) = &shared {
-                if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
-                    shield::set_slot(BODY);
-                    poll_body(nursery, &waker, body.as_mut(), absorb, value);
                 }
             }
         }
@@ -391,6 +326,113 @@ where
         cx.waker().wake_by_ref();
     }
     Poll::Pending
+}
+
+/// At most [`STEP_POLLS`] children are polled in one step (in batches of
+/// [`BATCH`]) before the nursery yields to its executor.
+const STEP_POLLS: usize = 4 * BATCH;
+
+/// What one batch did.
+struct Batch {
+    /// Children taken from the queue (polled, or found gone).
+    polled: usize,
+    /// The step must end now: the runtime's budget is spent, a background
+    /// child waits for the completions to be counted, a child failed, or a
+    /// child woke itself (it yielded: the executor runs others first, as
+    /// `FuturesUnordered` lets it after two).
+    stopped: bool,
+}
+
+/// Takes up to [`BATCH`] queued children (woken first, then fresh ones)
+/// and polls them, with no lock held.
+fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_done: bool) -> Batch {
+    let mut ready = [0u32; BATCH];
+    let mut nodes: [Option<(Lent, u32)>; BATCH] = [None; BATCH];
+    let count = {
+        let mut state = nursery.state();
+        // While cancelling, only the backlog of children that were
+        // queued at the cancel still gets polled.
+        let limit = if state.phase == Phase::Cancelling {
+            state.cancel_backlog.min(BATCH)
+        } else {
+            BATCH
+        };
+        let count = shared.take_ready(&mut ready[..limit]);
+        let count = state.children.lend(&mut ready[..limit], count, &mut nodes);
+        if state.phase == Phase::Cancelling {
+            state.cancel_backlog -= count;
+        }
+        count
+    };
+    // Children that completed: their slots are freed with one lock after
+    // the batch (or before anything else is removed).
+    let mut ended = [0u32; BATCH];
+    let mut ended_count = 0;
+    let mut stopped = false;
+    let mut yielded = false;
+    for i in 0..count {
+        let Some((node, flags)) = nodes[i] else {
+            continue; // a stale wake of a child that is gone
+        };
+        let background_after_completions = flags & BACKGROUND != 0 && ended_count > 0;
+        if !budget_left() || background_after_completions {
+            // The rest goes back to the front: on budget, the step ends,
+            // its wake yields and the next poll has a fresh budget; a
+            // background child waits until the completions are counted
+            // (it may be due to go, unpolled).
+            requeue(nursery, shared, &ready[i..count]);
+            stopped = true;
+            break;
+        }
+        shield::set_slot(ready[i]);
+        // SAFETY: lent by the registry above, and nothing has been removed
+        // from it since: completions are only noted in `ended`, and every
+        // path below that removes a child ends the batch.
+        #[allow(unsafe_code)]
+        let polled = catch_unwind(AssertUnwindSafe(|| unsafe { node.poll::<E>() }));
+        let failure = match polled {
+            Ok((Poll::Pending, woken_again)) => {
+                yielded |= woken_again;
+                continue;
+            }
+            Ok((Poll::Ready(Ok(())), _)) => {
+                ended[ended_count] = ready[i];
+                ended_count += 1;
+                continue;
+            }
+            Ok((Poll::Ready(Err(error)), _)) => Failure::Error(error),
+            Err(payload) => Failure::Panic(payload),
+        };
+        // A failure or a panic ends the step. The rest is requeued before
+        // it cancels, so it counts among the children queued at the
+        // cancel; the slots of the children that ended are freed now.
+        requeue(nursery, shared, &ready[i + 1..count]);
+        ended[ended_count] = ready[i];
+        let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
+        ended_count = 0;
+        match failure {
+            Failure::Error(error) => {
+                drop(node);
+                nursery.fail(error, name);
+                nursery.end_background_if_done(body_done);
+            }
+            Failure::Panic(payload) => {
+                // Dropped with no lock held, like any child's future.
+                node.drop_future();
+                nursery.panicked(payload);
+            }
+        }
+        stopped = true;
+        break;
+    }
+    if ended_count > 0 {
+        remove_ended(nursery, &ended[..ended_count]);
+        nursery.end_background_if_done(body_done);
+    }
+    Batch {
+        polled: count,
+        stopped: stopped || yielded,
+    }
 }
 
 /// How a child's poll ended the batch.
