@@ -278,8 +278,8 @@ async fn many_ready(n: usize, polls: &Counter) {
     }
 }
 
-/// The most children one poll of a nursery polls (four batches of 64).
-const STEP_POLLS: usize = 256;
+/// The most children one poll of a nursery polls (two batches of 64).
+const STEP_POLLS: usize = 128;
 
 #[test]
 fn one_poll_of_the_nursery_polls_a_bounded_number_of_children() {

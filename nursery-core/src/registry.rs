@@ -5,7 +5,7 @@
 //! the child's index onto the shared ready queue (once, until it is polled
 //! again) and wakes the nursery's task. The driver polls only the children
 //! in that queue, in batches of [`BATCH`] taken with one lock, and at most
-//! four batches' worth per poll of the nursery before it yields back to the
+//! two batches' worth per poll of the nursery before it yields back to the
 //! executor (sooner when the runtime's budget is spent or a child yielded):
 //! the cost of one wake does not depend on how many children there are, a
 //! chain of wakes runs within one poll, and a burst of ready children

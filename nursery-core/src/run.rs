@@ -183,7 +183,7 @@ where
             shared.set_driving(true);
             shared.parent.register(cx.waker());
             let mut polled = 0;
-            while polled < STEP_POLLS {
+            while polled < STEP_POLLS && (polled == 0 || budget_left()) {
                 let batch = poll_batch(nursery, shared, body.is_none());
                 polled += batch.polled;
                 // A child that finished in this batch woke the body (it
@@ -329,8 +329,12 @@ where
 }
 
 /// At most [`STEP_POLLS`] children are polled in one step (in batches of
-/// [`BATCH`]) before the nursery yields to its executor.
-const STEP_POLLS: usize = 4 * BATCH;
+/// [`BATCH`]) before the nursery yields to its executor: tokio's budget per
+/// poll of a task (128), so that children that each spend one unit of it
+/// (a channel's receive) never find it spent, even when the driver cannot
+/// see it (without the `tokio` feature) and cannot tell a child whose
+/// budget ran out (its wake deferred) from one that waits.
+const STEP_POLLS: usize = 2 * BATCH;
 
 /// What one batch did.
 struct Batch {
