@@ -102,7 +102,7 @@ impl BlockVec {
 
     pub(crate) fn push(&mut self, slot: Slot) {
         if self.first.len() < BLOCK {
-            if self.first.len() == SMALL && self.first.capacity() < BLOCK {
+            if self.first.len() == SMALL && self.first.capacity() == SMALL {
                 let mut block = slot_block();
                 block.append(&mut self.first);
                 self.first = block;
@@ -183,7 +183,9 @@ impl IndexQueue {
     pub(crate) fn push_back(&mut self, index: u32) {
         self.len += 1;
         let last = self.rest.back_mut().unwrap_or(&mut self.front);
-        if last.len() < BLOCK {
+        if last.len() < last.capacity() {
+            last.push_back(index); // room: no block to grow or make
+        } else if last.len() < BLOCK {
             grow_small(last);
             last.push_back(index);
         } else {
@@ -195,11 +197,14 @@ impl IndexQueue {
 
     pub(crate) fn push_front(&mut self, index: u32) {
         self.len += 1;
-        if self.front.len() == BLOCK {
-            let block = index_block();
-            self.rest.push_front(mem::replace(&mut self.front, block));
+        if self.front.len() == self.front.capacity() {
+            if self.front.len() == BLOCK {
+                let block = index_block();
+                self.rest.push_front(mem::replace(&mut self.front, block));
+            } else {
+                grow_small(&mut self.front);
+            }
         }
-        grow_small(&mut self.front);
         self.front.push_front(index);
     }
 
@@ -215,9 +220,10 @@ impl IndexQueue {
     }
 }
 
-/// A small first block that is full moves into a full-size block.
+/// A small first block that is full moves into a full-size block (one
+/// that is not yet [`SMALL`] grows as a `VecDeque` does).
 fn grow_small(block: &mut VecDeque<u32>) {
-    if block.len() == SMALL && block.capacity() < BLOCK {
+    if block.len() == SMALL {
         let mut full = index_block();
         full.append(block);
         *block = full;
