@@ -170,18 +170,22 @@ pub(crate) struct IndexQueue {
     /// The first entries; empty only if the whole queue is. A `VecDeque`
     /// that grows to [`SMALL`], then a block.
     front: VecDeque<u32>,
-    /// The entries after `front`, in blocks that are never empty.
+    /// The entries after `front`, in blocks that are never empty and all
+    /// full but the last (a block goes to the front only when `front` is
+    /// full, and the back fills before another is made).
     rest: VecDeque<VecDeque<u32>>,
-    len: usize,
 }
 
 impl IndexQueue {
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.front.len()
+            + self
+                .rest
+                .back()
+                .map_or(0, |last| (self.rest.len() - 1) * BLOCK + last.len())
     }
 
     pub(crate) fn push_back(&mut self, index: u32) {
-        self.len += 1;
         let last = self.rest.back_mut().unwrap_or(&mut self.front);
         if last.len() < last.capacity() {
             last.push_back(index); // room: no block to grow or make
@@ -196,7 +200,6 @@ impl IndexQueue {
     }
 
     pub(crate) fn push_front(&mut self, index: u32) {
-        self.len += 1;
         if self.front.len() == self.front.capacity() {
             if self.front.len() == BLOCK {
                 let block = index_block();
@@ -210,7 +213,6 @@ impl IndexQueue {
 
     pub(crate) fn pop_front(&mut self) -> Option<u32> {
         let index = self.front.pop_front()?;
-        self.len -= 1;
         if self.front.is_empty() {
             if let Some(next) = self.rest.pop_front() {
                 give_index_block(mem::replace(&mut self.front, next));
