@@ -345,6 +345,15 @@ fn profiling(group: &str, name: &str, n: u64) -> Option<bool> {
     Some(wanted == format!("{group}/{name}/{n}"))
 }
 
+/// `NURSERY_PROFILE_RUNS=<k>`: the profiled body runs once to warm up, then
+/// `k` times, timed, and the time per run is printed: the steady state a
+/// benchmark measures (memory freed by one run is reused by the next), for
+/// a profiler or for `scripts/growth`. Unset: it runs once.
+fn profile_runs() -> Option<usize> {
+    let runs = std::env::var("NURSERY_PROFILE_RUNS").ok()?;
+    Some(runs.parse().expect("NURSERY_PROFILE_RUNS is a count"))
+}
+
 /// The process's minor page faults so far (Linux; 0 elsewhere).
 fn minor_faults() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -385,9 +394,20 @@ macro_rules! bench_on {
             }
         } else {
             match profiling($group.name, $name, $n as u64) {
-                Some(true) => {
-                    let _ = black_box($rt.block_on($f($n)));
-                }
+                Some(true) => match profile_runs() {
+                    None => {
+                        let _ = black_box($rt.block_on($f($n)));
+                    }
+                    Some(runs) => {
+                        let _ = black_box($rt.block_on($f($n))); // warm-up
+                        let start = std::time::Instant::now();
+                        for _ in 0..runs {
+                            let _ = black_box($rt.block_on($f($n)));
+                        }
+                        let per_run = start.elapsed().as_nanos() / runs as u128;
+                        println!("{}/{}/{}: {per_run} ns per run", $group.name, $name, $n);
+                    }
+                },
                 Some(false) => {}
                 None => {
                     $group
