@@ -6,8 +6,8 @@
 
 use std::hint::black_box;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
@@ -157,6 +157,66 @@ async fn nursery_parallel(n: u64) -> Result<u64, Errors<nursery::SpawnError>> {
 /// so most children would find their value already sent and never wait).
 static ARMED: AtomicUsize = AtomicUsize::new(0);
 
+/// The phases of a wake benchmark, timed only under `NURSERY_PROFILE_RUNS`
+/// (see [`Phases`]): spawn, arm (until every child waits), send, and,
+/// from the total, finish (until every child is done and dropped).
+static PHASES: Phases = Phases::new();
+
+struct Phases {
+    on: AtomicBool,
+    /// Nanoseconds spent in spawn, arm and send, summed over the runs.
+    spent: [AtomicU64; 3],
+}
+
+impl Phases {
+    const fn new() -> Self {
+        Phases {
+            on: AtomicBool::new(false),
+            spent: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// Now, if phases are timed.
+    fn start(&self) -> Option<Instant> {
+        self.on.load(Relaxed).then(Instant::now)
+    }
+
+    /// Adds the time since `*since` to phase `phase`, and restarts the clock.
+    fn end(&self, phase: usize, since: &mut Option<Instant>) {
+        if let Some(since) = since {
+            let now = Instant::now();
+            self.spent[phase].fetch_add((now - *since).as_nanos() as u64, Relaxed);
+            *since = now;
+        }
+    }
+
+    /// Starts timing, from zero.
+    fn enable(&self) {
+        for spent in &self.spent {
+            spent.store(0, Relaxed);
+        }
+        self.on.store(true, Relaxed);
+    }
+
+    /// Prints the phases per child, if any were timed, given the time per run.
+    fn print(&self, runs: usize, n: usize, per_run: u128) {
+        let per_child = |ns: u64| ns as f64 / runs as f64 / n as f64;
+        let spent: Vec<f64> = self
+            .spent
+            .iter()
+            .map(|s| per_child(s.load(Relaxed)))
+            .collect();
+        if spent.iter().all(|&s| s == 0.0) {
+            return;
+        }
+        let finish = per_run as f64 / n as f64 - spent.iter().sum::<f64>();
+        println!(
+            "phases, ns per child: spawn {:.1}, arm {:.1}, send {:.1}, finish {finish:.1}",
+            spent[0], spent[1], spent[2]
+        );
+    }
+}
+
 /// The child of the wake scenarios: counts itself, then waits.
 async fn armed<T>(rx: oneshot::Receiver<T>) -> T {
     ARMED.fetch_add(1, Relaxed);
@@ -172,6 +232,7 @@ async fn all_armed(n: usize) {
 
 #[nursery]
 async fn nursery_wake_all(n: usize) -> usize {
+    let mut clock = PHASES.start();
     ARMED.store(0, Relaxed);
     let mut txs = Vec::with_capacity(n);
     for _ in 0..n {
@@ -179,14 +240,18 @@ async fn nursery_wake_all(n: usize) -> usize {
         txs.push(tx);
         spawn!(armed(rx));
     }
+    PHASES.end(0, &mut clock);
     all_armed(n).await;
+    PHASES.end(1, &mut clock);
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(i).unwrap();
     }
+    PHASES.end(2, &mut clock);
     n
 }
 
 async fn fu_wake_all(n: usize) -> usize {
+    let mut clock = PHASES.start();
     ARMED.store(0, Relaxed);
     let mut txs = Vec::with_capacity(n);
     let mut set = FuturesUnordered::new();
@@ -195,14 +260,17 @@ async fn fu_wake_all(n: usize) -> usize {
         txs.push(tx);
         set.push(armed(rx));
     }
+    PHASES.end(0, &mut clock);
     while ARMED.load(Relaxed) < n {
         // No child can finish before its value is sent.
         assert!(futures::poll!(set.next()).is_pending());
         yield_now().await;
     }
+    PHASES.end(1, &mut clock);
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(i).unwrap();
     }
+    PHASES.end(2, &mut clock);
     let mut count = 0;
     while set.next().await.is_some() {
         count += 1;
@@ -348,7 +416,8 @@ fn profiling(group: &str, name: &str, n: u64) -> Option<bool> {
 /// `NURSERY_PROFILE_RUNS=<k>`: the profiled body runs once to warm up, then
 /// `k` times, timed, and the time per run is printed: the steady state a
 /// benchmark measures (memory freed by one run is reused by the next), for
-/// a profiler or for `scripts/growth`. Unset: it runs once.
+/// a profiler or for `scripts/growth`, with the wake benchmarks' time per
+/// phase ([`Phases`]). Unset: it runs once.
 fn profile_runs() -> Option<usize> {
     let runs = std::env::var("NURSERY_PROFILE_RUNS").ok()?;
     Some(runs.parse().expect("NURSERY_PROFILE_RUNS is a count"))
@@ -400,12 +469,14 @@ macro_rules! bench_on {
                     }
                     Some(runs) => {
                         let _ = black_box($rt.block_on($f($n))); // warm-up
-                        let start = std::time::Instant::now();
+                        PHASES.enable();
+                        let start = Instant::now();
                         for _ in 0..runs {
                             let _ = black_box($rt.block_on($f($n)));
                         }
                         let per_run = start.elapsed().as_nanos() / runs as u128;
                         println!("{}/{}/{}: {per_run} ns per run", $group.name, $name, $n);
+                        PHASES.print(runs, $n as usize, per_run);
                     }
                 },
                 Some(false) => {}
