@@ -4,9 +4,11 @@
 //! `cargo bench --bench compare -- wake_all`. `scripts/bench-table` turns a
 //! run into the README's table of medians and ratios.
 
+use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -276,6 +278,47 @@ async fn fu_wake_all(n: usize) -> usize {
         count += 1;
     }
     count
+}
+
+/// The scenario's own work with no scheduler at all: each child's future
+/// in a box of its own (one allocation per child, as every in-task system
+/// makes), polled in order once to arm it and, after the sends, once more to
+/// finish it, then dropped. No system can do less for `wake_all`: the
+/// growth of this body bounds what a flat cost per child can mean on the
+/// machine (README, "Performance"). Run under `unconstrained`, since it
+/// polls every child in one poll of its task.
+async fn bare_wake_all(n: usize) -> usize {
+    let mut clock = PHASES.start();
+    ARMED.store(0, Relaxed);
+    let mut txs = Vec::with_capacity(n);
+    let mut children = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = oneshot::channel::<usize>();
+        txs.push(tx);
+        children.push(Box::pin(armed(rx)));
+    }
+    PHASES.end(0, &mut clock);
+    poll_fn(|cx| {
+        for child in &mut children {
+            assert!(child.as_mut().poll(cx).is_pending());
+        }
+        Poll::Ready(())
+    })
+    .await;
+    PHASES.end(1, &mut clock);
+    for (i, tx) in txs.into_iter().enumerate() {
+        tx.send(i).unwrap();
+    }
+    PHASES.end(2, &mut clock);
+    poll_fn(|cx| {
+        let mut count = 0;
+        for mut child in children.drain(..) {
+            assert!(child.as_mut().poll(cx).is_ready());
+            count += 1;
+        }
+        Poll::Ready(count)
+    })
+    .await
 }
 
 async fn joinset_wake_all(n: usize) -> usize {
@@ -558,6 +601,9 @@ fn wake_all(c: &mut Criterion) {
             tokio::task::unconstrained(nursery_wake_all(n))
         });
         bench_on!(g, rt, "joinset", n, joinset_wake_all);
+        bench_on!(g, rt, "bare_unconstrained", n, |n| {
+            tokio::task::unconstrained(bare_wake_all(n))
+        });
     }
     g.inner.finish();
 }
