@@ -261,11 +261,11 @@ impl Registry {
         ),
     ) {
         for (index, slot) in self.slots.iter().enumerate() {
-            if let Some(node) = slot.node() {
+            if let Some(flags) = slot.flags() {
                 let name = self.names.get(&index).map(|n| &**n);
                 let info = &self.info[index];
                 let started = self.started.get(&index).map(|s| &**s);
-                f(index as u32, node.flags(), name, info, started);
+                f(index as u32, flags, name, info, started);
             }
         }
     }
@@ -302,12 +302,12 @@ impl Registry {
     /// Frees the slot of a child; gives back the slot's reference to it
     /// (moved, not cloned) and its name.
     pub(crate) fn take(&mut self, index: usize) -> (NodeRef, Option<Cow<'static, str>>) {
-        let node = self.slots[index]
-            .take(self.free)
-            .expect("removed a vacant slot");
+        let slot = &mut self.slots[index];
+        let flags = slot.flags().expect("removed a vacant slot");
+        let node = slot.take(self.free).expect("occupied");
         self.free = index as u32;
         self.live -= 1;
-        if node.flags() & BACKGROUND == 0 {
+        if flags & BACKGROUND == 0 {
             self.foreground -= 1;
         }
         #[cfg(feature = "task-tree")]
@@ -342,10 +342,10 @@ impl Registry {
         out: &mut Vec<NodeRef>,
     ) {
         let index = slot as usize;
-        let Some(node) = self.slots.get(index).and_then(Slot::node) else {
+        let Some(flags) = self.slots.get(index).and_then(Slot::flags) else {
             return;
         };
-        if which(node.flags()) {
+        if which(flags) {
             // The slot's own reference goes to the caller: no count traffic.
             out.push(self.take(index).0);
         }
@@ -354,8 +354,8 @@ impl Registry {
     /// Queues every child to be polled again (after a cancellation, so that
     /// shielded children waiting on `cancelled()` see it).
     pub(crate) fn wake_all(&self) {
-        for node in self.slots.iter().filter_map(Slot::node) {
-            node.schedule();
+        for slot in self.slots.iter() {
+            slot.schedule();
         }
     }
 }
