@@ -263,10 +263,10 @@ unsafe impl Sync for NodeRef {}
 
 /// A slot of the registry's slab in one word: a node (the registry's
 /// reference to it) with the child's spawn flags in the address's low bits
-/// (see [`TAG_SHIFT`]; bit 0 clear), or, when vacant, the
-/// index of the next vacant slot (`next << 1 | 1`, an address with no
-/// provenance). The free list lives in the vacant slots themselves, so
-/// nothing grows while children complete.
+/// (see [`TAG_SHIFT`]; bit 0 clear), or, when vacant, the index of the next
+/// vacant slot (`next << 1 | 1`, an address with no provenance). The free
+/// list lives in the vacant slots themselves, so nothing grows while
+/// children complete.
 ///
 /// Why the flags are here too: the driver needs them for every child of a
 /// batch before it polls it, and reading them from the node's header meant
@@ -693,13 +693,6 @@ impl<T> Drop for Joiner<T> {
     }
 }
 
-/// Loom models of the node's state protocol: the driver completing a child
-/// while, on other threads, its task handle takes the output, re-registers
-/// its waker or is dropped, and wakers wake, clone and drop. Loom checks
-/// every access to the stage and the join waker's cell for races, every
-/// interleaving of the atomics, and that the node and the value are freed
-/// exactly once (a leaked node leaks its `Arc<Shared>`, which loom reports).
-/// `RUSTFLAGS="--cfg loom" cargo test -p nursery-core --lib --release loom`
 #[cfg(all(test, not(loom)))]
 mod slot_tests {
     use super::*;
@@ -734,6 +727,13 @@ mod slot_tests {
     }
 }
 
+/// Loom models of the node's state protocol: the driver completing a child
+/// while, on other threads, its task handle takes the output, re-registers
+/// its waker or is dropped, and wakers wake, clone and drop. Loom checks
+/// every access to the stage and the join waker's cell for races, every
+/// interleaving of the atomics, and that the node and the value are freed
+/// exactly once (a leaked node leaks its `Arc<Shared>`, which loom reports).
+/// `RUSTFLAGS="--cfg loom" cargo test -p nursery-core --lib --release loom`
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
