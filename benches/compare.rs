@@ -232,6 +232,15 @@ async fn all_armed(n: usize) {
     }
 }
 
+/// Polls `set` (and yields) until all `n` of its children wait on their
+/// receivers; none can finish before its value is sent.
+async fn all_armed_in<F: Future>(set: &mut FuturesUnordered<F>, n: usize) {
+    while ARMED.load(Relaxed) < n {
+        assert!(futures::poll!(set.next()).is_pending());
+        yield_now().await;
+    }
+}
+
 #[nursery]
 async fn nursery_wake_all(n: usize) -> usize {
     let mut clock = PHASES.start();
@@ -263,11 +272,7 @@ async fn fu_wake_all(n: usize) -> usize {
         set.push(armed(rx));
     }
     PHASES.end(0, &mut clock);
-    while ARMED.load(Relaxed) < n {
-        // No child can finish before its value is sent.
-        assert!(futures::poll!(set.next()).is_pending());
-        yield_now().await;
-    }
+    all_armed_in(&mut set, n).await;
     PHASES.end(1, &mut clock);
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(i).unwrap();
@@ -370,10 +375,7 @@ async fn fu_wake_chain(n: usize) -> usize {
             let _ = tx.send(i + 1);
         });
     }
-    while ARMED.load(Relaxed) < n {
-        assert!(futures::poll!(set.next()).is_pending());
-        yield_now().await;
-    }
+    all_armed_in(&mut set, n).await;
     first.send(0).unwrap();
     while set.next().await.is_some() {}
     rx.await.unwrap()

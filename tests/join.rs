@@ -248,16 +248,20 @@ fn a_wake_polls_only_the_woken_child() {
     }
 }
 
+/// Pending forever, waking itself at every poll (it yields).
+fn wakes_itself_forever() -> impl std::future::Future<Output = ()> {
+    std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
 #[nursery]
 async fn background_behind_the_last_foreground_child(polls: &Counter) {
     spawn!(yield_now()); // the only foreground child: done on its second poll
     for _ in 0..3 {
         // each poll wakes itself: queued right behind it, every time
-        let forever = std::future::poll_fn(|cx| {
-            cx.waker().wake_by_ref();
-            Poll::<()>::Pending
-        });
-        spawn!(count_polls(forever, polls), background);
+        spawn!(count_polls(wakes_itself_forever(), polls), background);
     }
 }
 
@@ -339,16 +343,7 @@ fn a_chain_of_wakes_runs_within_one_poll_of_the_nursery() {
 
 #[nursery]
 async fn yields_forever(polls: &Counter) {
-    spawn!(
-        count_polls(
-            std::future::poll_fn(|cx| {
-                cx.waker().wake_by_ref();
-                Poll::<()>::Pending
-            }),
-            polls
-        ),
-        background
-    );
+    spawn!(count_polls(wakes_itself_forever(), polls), background);
     std::future::pending::<()>().await;
 }
 
