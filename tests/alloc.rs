@@ -1,6 +1,7 @@
 //! Allocation counts are deterministic, so these are tests, not benchmarks:
-//! an empty nursery allocates nothing, and a child costs one allocation
-//! (amortised).
+//! an empty nursery allocates nothing, a child costs one allocation
+//! (amortised), and on glibc children that end make one transient request
+//! per 256 (the core's nudge to the allocator, `nursery-core/src/heap.rs`).
 #![allow(unsafe_code)] // a counting global allocator
 
 mod common;
@@ -15,12 +16,17 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Allocations of the layout of the core's nudge to glibc (`heap.rs`).
+    static NUDGES: Cell<usize> = const { Cell::new(0) };
 }
 
 // SAFETY: forwards to the system allocator; only counts, per thread.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        if layout == Layout::from_size_align(2048, 1).unwrap() {
+            let _ = NUDGES.try_with(|c| c.set(c.get() + 1));
+        }
         // SAFETY: the caller's contract, forwarded.
         unsafe { System.alloc(layout) }
     }
@@ -88,6 +94,40 @@ fn a_child_costs_one_allocation_amortised() {
         );
         assert!(count >= n);
     }
+}
+
+#[nursery]
+async fn ending_children(n: usize) {
+    for i in 0..n {
+        spawn!(async move {
+            yield_now().await;
+            i
+        });
+    }
+}
+
+#[test]
+fn children_that_end_nudge_glibc_once_per_256() {
+    // A thread of its own: the count of children ended is per thread.
+    std::thread::spawn(|| {
+        let nudges_during = |f: &dyn Fn()| {
+            let before = NUDGES.with(Cell::get);
+            f();
+            NUDGES.with(Cell::get) - before
+        };
+        let glibc = cfg!(all(target_os = "linux", target_env = "gnu"));
+        // 1 000 children end: nudges at 256, 512 and 768; 232 carried over.
+        let ended = nudges_during(&|| futures::executor::block_on(ending_children(1_000)));
+        assert_eq!(ended, if glibc { 3 } else { 0 });
+        // The count goes on across nurseries: 24 more make 256.
+        let carried = nudges_during(&|| futures::executor::block_on(ending_children(24)));
+        assert_eq!(carried, if glibc { 1 } else { 0 });
+        // Children that never end (dropped pending) nudge nothing.
+        let pending = nudges_during(&|| futures::executor::block_on(pending_children(1_000)));
+        assert_eq!(pending, 0);
+    })
+    .join()
+    .unwrap();
 }
 
 /// A waker of its own (each waiter is a different task), made up front.

@@ -16,6 +16,7 @@ mod blocks;
 mod cancel_scope;
 mod deadline;
 mod errors;
+mod heap;
 pub mod kind;
 mod node;
 mod nursery;

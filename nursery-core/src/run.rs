@@ -432,6 +432,7 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
     if ended_count > 0 {
         remove_ended(nursery, &ended[..ended_count]);
         nursery.end_background_if_done(body_done);
+        crate::heap::children_ended(ended_count);
     }
     Batch {
         polled: count,
