@@ -44,8 +44,9 @@ thread_local! {
     static ENDED: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Notes that `count` children (at most a batch) ended on this thread and
-/// their nodes were freed; nudges the allocator every [`EVERY`].
+/// Notes that `count` children (at most a batch) completed on this thread,
+/// their futures dropped and their slots freed; nudges the allocator every
+/// [`EVERY`].
 #[inline]
 pub(crate) fn children_ended(count: usize) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
