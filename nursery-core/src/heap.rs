@@ -8,7 +8,7 @@
 //! the hundred thousand, that walk comes long after they ended and runs
 //! over megabytes no longer in any cache: 12% of `wake_all`'s time at
 //! 100 000 children, and 5% more in `unlink_chunk` under it (`perf
-//! record`). A request in that range every [`EVERY`] children that end on a
+//! record`). A request in that range every 256 children that end on a
 //! thread makes glibc merge their chunks while they are still in cache;
 //! the later walk finds them merged already (2% and 2%). `wake_all` and
 //! `wake_chain` at 100 000 children run 11% and 10% faster; at 10 000, and
@@ -18,39 +18,43 @@
 //!
 //! Only on glibc targets; elsewhere this compiles to nothing. A program
 //! that replaces the global allocator on glibc pays one allocation and
-//! free of [`REQUEST`] bytes per [`EVERY`] children ended (well under a
-//! nanosecond per child).
+//! free of 2 KiB per 256 children ended (well under a nanosecond per
+//! child).
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-use std::cell::Cell;
+pub(crate) use glibc::children_ended;
 
-/// How many children end on a thread between two nudges.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const EVERY: u32 = 256;
-
-// A batch of children ends with one call: one nudge per call at most.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const _: () = assert!((crate::registry::BATCH as u32) < EVERY);
-
-/// The nudge's size: above what glibc's per-thread cache serves (1 032
-/// bytes), so that the request reaches the arena, and in its large-bin
-/// range (1 024 bytes and up), where it consolidates the fast bins first.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const REQUEST: usize = 2048;
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-thread_local! {
-    /// Children ended on this thread since its last nudge.
-    static ENDED: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Notes that `count` children (at most a batch) completed on this thread,
-/// their futures dropped and their slots freed; nudges the allocator every
-/// [`EVERY`].
+/// Elsewhere there is nothing to nudge.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 #[inline]
-pub(crate) fn children_ended(count: usize) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
+pub(crate) fn children_ended(_count: usize) {}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc {
+    use std::cell::Cell;
+
+    /// How many children end on a thread between two nudges.
+    const EVERY: u32 = 256;
+
+    // A batch of children ends with one call: one nudge per call at most.
+    const _: () = assert!((crate::registry::BATCH as u32) < EVERY);
+
+    /// The nudge's size: above what glibc's per-thread cache serves (1 032
+    /// bytes), so that the request reaches the arena, and in its large-bin
+    /// range (1 024 bytes and up), where it consolidates the fast bins
+    /// first.
+    const REQUEST: usize = 2048;
+
+    thread_local! {
+        /// Children ended on this thread since its last nudge.
+        static ENDED: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Notes that `count` children (at most a batch) completed on this
+    /// thread, their futures dropped and their slots freed; nudges the
+    /// allocator every [`EVERY`].
+    #[inline]
+    pub(crate) fn children_ended(count: usize) {
         let due = ENDED
             .try_with(|ended| {
                 let now = ended.get() + count as u32;
@@ -62,6 +66,4 @@ pub(crate) fn children_ended(count: usize) {
             drop(std::hint::black_box(Vec::<u8>::with_capacity(REQUEST)));
         }
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = count;
 }
