@@ -104,16 +104,109 @@ impl<E> ErrorsParts for Errors<E> {
     type Error = E;
 }
 
-/// Sorts a child's output (autoref specialisation, resolved per spawn site):
-/// a `Result` stays as it is; any other value `v` becomes `Ok(v)`.
-#[derive(Debug)]
-pub struct Classify<T>(pub T);
+/// The nursery's error type `E` as a value to carry into a child (`Copy`,
+/// `Send` and `'static` whatever `E` is): [`Classify`] sorts a child's
+/// output against it.
+pub struct ErrorOf<E>(std::marker::PhantomData<fn() -> E>);
 
-impl<T, E> Classify<Result<T, E>> {
-    /// A `Result` output: only `Err` is a failure.
+impl<E> Clone for ErrorOf<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for ErrorOf<E> {}
+
+impl<E> std::fmt::Debug for ErrorOf<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErrorOf")
+    }
+}
+
+/// The error type of `nursery`'s children.
+#[inline]
+pub fn error_of<E, K: Kind>(_nursery: &Nursery<'_, E, K>) -> ErrorOf<E> {
+    ErrorOf(std::marker::PhantomData)
+}
+
+/// Sorts a child's output against the nursery's error type `E`, by method
+/// resolution at the spawn site (autoref specialisation, first match wins):
+///
+/// 1. inherent, by value: `Result<T, E>` (also when the child's error type
+///    is still to be inferred: it becomes `E`, so `?` converts into it) and
+///    `Option<Result<T, E>>` (a cancel scope's section) stay as they are;
+/// 2. [`ClassifyNested`], by value: `Result<T, Errors<E>>` (a nested
+///    nursery) flattens into the nursery's errors;
+/// 3. [`ClassifyResult`], by `&`: any other `Result` stays a `Result` (and
+///    is reported as not fitting `E`: never taken for a value);
+/// 4. [`ClassifyValue`], by `&mut`: any other value is a success.
+pub struct Classify<V, E>(std::cell::Cell<Option<V>>, ErrorOf<E>);
+
+impl<V, E> std::fmt::Debug for Classify<V, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Classify")
+    }
+}
+
+impl<V, E> Classify<V, E> {
+    /// A child's output, to sort.
+    #[inline]
+    pub fn new(output: V, _error: ErrorOf<E>) -> Self {
+        Classify(std::cell::Cell::new(Some(output)), _error)
+    }
+
+    fn take(&self) -> V {
+        self.0.take().expect("a child's output is sorted once")
+    }
+}
+
+impl<T, E> Classify<Result<T, E>, E> {
+    /// A `Result` of the nursery's error type: only `Err` is a failure.
     #[inline]
     pub fn __nursery_classify(self) -> Result<T, E> {
-        self.0
+        self.take()
+    }
+}
+
+impl<T, E> Classify<Option<Result<T, E>>, E> {
+    /// A section that may have been cancelled (`CancelScope::run`,
+    /// `move_on_after`): `Some(Err)` is a failure, like a `Result`'s.
+    #[inline]
+    pub fn __nursery_classify(self) -> Option<Result<T, E>> {
+        self.take()
+    }
+}
+
+/// The second choice of [`Classify`]: a nested nursery's `Errors<E>`.
+pub trait ClassifyNested {
+    /// The output the child is spawned with.
+    type Output;
+    /// Every one of the nested nursery's errors joins the outer ones.
+    fn __nursery_classify(self) -> Self::Output;
+}
+
+impl<T, E> ClassifyNested for Classify<Result<T, Errors<E>>, E> {
+    type Output = crate::outcome::Nested<T, E>;
+    #[inline]
+    fn __nursery_classify(self) -> Self::Output {
+        crate::outcome::Nested(self.take())
+    }
+}
+
+/// The third choice of [`Classify`]: a `Result` of another error type,
+/// kept a `Result` so that the mismatch is reported.
+pub trait ClassifyResult {
+    /// The output.
+    type Output;
+    /// The `Result` as it is.
+    fn __nursery_classify(self) -> Self::Output;
+}
+
+impl<T, R, E> ClassifyResult for &Classify<Result<T, R>, E> {
+    type Output = Result<T, R>;
+    #[inline]
+    fn __nursery_classify(self) -> Result<T, R> {
+        self.take()
     }
 }
 
@@ -121,17 +214,19 @@ impl<T, E> Classify<Result<T, E>> {
 pub trait ClassifyValue {
     /// The value.
     type Value;
-    /// `Ok(value)`.
-    fn __nursery_classify<E>(self) -> Result<Self::Value, E>;
+    /// The value, as a child output that never fails.
+    fn __nursery_classify(self) -> crate::outcome::Value<Self::Value>;
 }
 
-impl<T> ClassifyValue for Classify<T> {
-    type Value = T;
+impl<V, E> ClassifyValue for &mut Classify<V, E> {
+    type Value = V;
     #[inline]
-    fn __nursery_classify<E>(self) -> Result<T, E> {
-        Ok(self.0)
+    fn __nursery_classify(self) -> crate::outcome::Value<V> {
+        crate::outcome::Value(self.take())
     }
 }
+
+pub use crate::outcome::Value;
 
 /// What a cancelled body returns (autoref specialisation on the body's
 /// value type): `()` and `None` for an `Option`; nothing for other types.
@@ -275,7 +370,10 @@ impl<E: From<crate::TimedOut>> Future for TimeoutChild<E> {
         let timeout = self.timeout;
         let sleep = self.sleep.get_or_insert_with(|| {
             let timer = crate::timer::timer();
-            timer.sleep_until(timer.now() + timeout)
+            match crate::timer::after(timer.now(), timeout) {
+                Some(deadline) => timer.sleep_until(deadline),
+                None => Box::pin(std::future::pending()), // never
+            }
         });
         sleep
             .as_mut()

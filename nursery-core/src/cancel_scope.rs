@@ -310,7 +310,8 @@ impl<F: Future> Future for Run<F> {
             let (cancelled, deadline, version) = {
                 let mut state = lock(&this.scope.inner);
                 if let Some(Deadline::After(timeout)) = state.deadline {
-                    state.deadline = Some(Deadline::At(timer().now() + timeout));
+                    // Past what an `Instant` can hold: never.
+                    state.deadline = crate::timer::after(timer().now(), timeout).map(Deadline::At);
                 }
                 this.key.register(&mut state, cx.waker());
                 // Once cancelled, the deadline has nothing left to do.
@@ -352,7 +353,15 @@ impl<F: Future> Future for Run<F> {
         }
         let fut = this.fut.as_mut().expect("checked above");
         let guardian = Guardian::Scope(this.scope.inner.clone());
-        match shield::guarded(guardian, || fut.as_mut().poll(cx)).0 {
+        let shielded = this.shielded;
+        let polled = shield::guarded(guardian, || {
+            if shielded {
+                shield::in_section(|| fut.as_mut().poll(cx))
+            } else {
+                fut.as_mut().poll(cx)
+            }
+        });
+        match polled.0 {
             Poll::Ready(value) => {
                 this.fut = None;
                 this.registration = None;

@@ -50,11 +50,12 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Failed, Outcome};
 use crate::registry::Shared;
 // loom's under `--cfg loom` (the models at the bottom).
 use crate::sync::shim::{Arc, AtomicU32, Ordering, UnsafeCell};
@@ -89,10 +90,10 @@ pub(crate) struct Header {
 }
 
 struct VTable {
-    /// `unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(), E>>`
-    /// for the nursery's `E`, erased (`E` need not be `'static`).
+    /// A [`PollFn<E>`] for the nursery's `E`, erased (`E` need not be
+    /// `'static`).
     poll: *const (),
-    drop_future: unsafe fn(NonNull<Header>),
+    drop_future: unsafe fn(NonNull<Header>) -> Option<Payload>,
     /// Moves the output into `*out: Option<T>` (or `None`), where `T` is the
     /// child's success type.
     take_output: unsafe fn(NonNull<Header>, out: *mut ()),
@@ -115,8 +116,24 @@ enum Stage<F, O> {
     Empty,
 }
 
-/// The type of `VTable::poll` for a nursery whose error type is `E`.
-type PollFn<E> = unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Result<(), E>>;
+/// The type of `VTable::poll` for a nursery whose error type is `E`: the
+/// poll, and the panic of the future's `Drop` when it ended.
+type PollFn<E> =
+    unsafe fn(NonNull<Header>, &mut Context<'_>) -> (Poll<Result<(), Failed<E>>>, Option<Payload>);
+
+/// A panic's payload.
+pub(crate) type Payload = Box<dyn std::any::Any + Send>;
+
+/// What one poll of a child did.
+pub(crate) struct Polled<E> {
+    /// `Ready` once the child ended: its future is gone by then.
+    pub(crate) poll: Poll<Result<(), Failed<E>>>,
+    /// The child was woken again during the poll (it yielded).
+    pub(crate) woken_again: bool,
+    /// The child ended and its future's `Drop` (or its unawaited output's)
+    /// panicked: it is marked complete all the same, and this is its panic.
+    pub(crate) drop_panic: Option<Payload>,
+}
 
 /// A child's success type: `<F::Output as Outcome<E>>::Ok`.
 pub(crate) type OkOf<F, E> = <<F as Future>::Output as Outcome<E>>::Ok;
@@ -176,9 +193,15 @@ impl NodeRef {
     }
 
     /// Drops the child's future without completing it (cancelled, or it
-    /// panicked); its task handle learns that no value will come.
-    pub(crate) fn drop_future(&self) {
-        // SAFETY: driver-only access to the stage (2).
+    /// panicked); its task handle learns that no value will come. Never
+    /// unwinds: a panic in the future's `Drop` is returned, after the child
+    /// was marked complete (so a handle waiting for it is woken).
+    ///
+    /// # Safety
+    /// The caller is the nursery's driver (2), and holds the registry's
+    /// reference (it took the node out of its slot, or lends it).
+    pub(crate) unsafe fn drop_future(&self) -> Option<Payload> {
+        // SAFETY: driver-only access to the stage (2, caller).
         unsafe { (self.header().vtable.drop_future)(self.ptr) }
     }
 }
@@ -223,9 +246,10 @@ impl Lent {
     /// that yields wakes itself).
     ///
     /// # Safety
-    /// The registry slot this was lent from still holds the node (1), and
-    /// the caller is the nursery's driver (2).
-    pub(crate) unsafe fn poll<E>(self) -> (Poll<Result<(), E>>, bool) {
+    /// The registry slot this was lent from still holds the node (1), the
+    /// caller is the nursery's driver (2), and `E` is the error type of the
+    /// nursery whose registry lent it (the erased poll function's type).
+    pub(crate) unsafe fn poll<E>(self) -> Polled<E> {
         // SAFETY: the slot's reference keeps the header alive (caller).
         let header = unsafe { self.ptr.as_ref() };
         // No longer queued: a wake from now on, even during this poll,
@@ -243,13 +267,18 @@ impl Lent {
         });
         let mut cx = Context::from_waker(&waker);
         // SAFETY: `vtable.poll` was made by `vtable::<F, E>()` for this node
-        // with this nursery's `E` (all children of a nursery share it), so the
-        // transmute restores its real type.
+        // with this nursery's `E` (all children of a nursery share it, and
+        // the registry that lent the node belongs to the caller's nursery),
+        // so the transmute restores its real type.
         let poll: PollFn<E> =
             unsafe { std::mem::transmute::<*const (), PollFn<E>>(header.vtable.poll) };
         // SAFETY: driver-only access to the stage (2, caller).
-        let polled = unsafe { poll(self.ptr, &mut cx) };
-        (polled, header.state.load(Ordering::Relaxed) & QUEUED != 0)
+        let (poll, drop_panic) = unsafe { poll(self.ptr, &mut cx) };
+        Polled {
+            poll,
+            woken_again: header.state.load(Ordering::Relaxed) & QUEUED != 0,
+            drop_panic,
+        }
     }
 }
 
@@ -393,7 +422,7 @@ where
     F: Future,
     F::Output: Outcome<E>,
 {
-    type Output = Result<OkOf<F, E>, E>;
+    type Output = Result<OkOf<F, E>, Failed<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of `fut`: `Ended` never moves it out and
@@ -440,39 +469,48 @@ where
 
 /// # Safety
 /// `ptr` is a live `Node<Ended<F, E>>`, polled by the driver only (2).
-unsafe fn poll_node<F, E>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<Result<(), E>>
+unsafe fn poll_node<F, E>(
+    ptr: NonNull<Header>,
+    cx: &mut Context<'_>,
+) -> (Poll<Result<(), Failed<E>>>, Option<Payload>)
 where
     F: Future,
     F::Output: Outcome<E>,
 {
     // SAFETY: the caller guarantees the type.
     let node = unsafe { node::<F, E>(ptr) };
-    let ended = node.stage.with_mut(|stage| {
+    let (ended, mut drop_panic) = node.stage.with_mut(|stage| {
         // SAFETY: exclusive access to the stage (2).
         let stage = unsafe { &mut *stage };
         let Stage::Running(fut) = stage else {
-            return Poll::Pending; // a stale wake of an ended child: nothing to do
+            return (Poll::Pending, None); // a stale wake of an ended child
         };
         // SAFETY: the node never moves (a leaked `Box`), so the future stays
         // pinned in place until it is dropped in place.
-        match unsafe { Pin::new_unchecked(fut) }.poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(value)) => {
-                *stage = Stage::Done(Ok(value));
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(error)) => {
-                *stage = Stage::Empty;
-                Poll::Ready(Err(error))
-            }
-        }
+        let Poll::Ready(out) = unsafe { Pin::new_unchecked(fut) }.poll(cx) else {
+            return (Poll::Pending, None);
+        };
+        let (next, ended) = match out {
+            Ok(value) => (Stage::Done(Ok(value)), Ok(())),
+            Err(error) => (Stage::Empty, Err(error)),
+        };
+        // The future is dropped in place by the assignment; if its `Drop`
+        // panics, the assignment still writes `next` while unwinding, so the
+        // stage is consistent and the child is completed below all the same.
+        let dropped = catch_unwind(AssertUnwindSafe(|| *stage = next)).err();
+        (Poll::Ready(ended), dropped)
     });
     if ended.is_ready() {
         // SAFETY: called only when no handle is left: the output is ours
-        // to drop (3).
-        complete(&node.header, || unsafe { drop_output::<F, E>(ptr) });
+        // to drop (3). A panic in its `Drop` comes after the first.
+        let completed = catch_unwind(AssertUnwindSafe(|| {
+            complete(&node.header, || unsafe { drop_output::<F, E>(ptr) })
+        }));
+        if let Err(payload) = completed {
+            drop_panic.get_or_insert(payload);
+        }
     }
-    ended
+    (ended, drop_panic)
 }
 
 /// Marks the child complete and wakes its task handle (3, 4); if no handle
@@ -495,25 +533,30 @@ fn complete(header: &Header, drop_output: impl FnOnce()) {
 
 /// # Safety
 /// As [`poll_node`].
-unsafe fn drop_future<F, E>(ptr: NonNull<Header>)
+unsafe fn drop_future<F, E>(ptr: NonNull<Header>) -> Option<Payload>
 where
     F: Future,
     F::Output: Outcome<E>,
 {
     // SAFETY: the caller guarantees the type.
     let node = unsafe { node::<F, E>(ptr) };
-    let running = node.stage.with_mut(|stage| {
+    let (running, dropped) = node.stage.with_mut(|stage| {
         // SAFETY: exclusive access to the stage (2).
         let stage = unsafe { &mut *stage };
-        let running = matches!(stage, Stage::Running(_));
-        if running {
-            *stage = Stage::Empty;
+        if !matches!(stage, Stage::Running(_)) {
+            return (false, None);
         }
-        running
+        // Dropped in place; `Empty` is written even if the `Drop` panics.
+        (
+            true,
+            catch_unwind(AssertUnwindSafe(|| *stage = Stage::Empty)).err(),
+        )
     });
     if running {
+        // Whatever the drop did, the handle is told the child ended.
         complete(&node.header, || {});
     }
+    dropped
 }
 
 /// # Safety
@@ -565,14 +608,11 @@ where
         .stage
         .with(|stage| matches!(unsafe { &*stage }, Stage::Empty));
     if !empty {
-        // Unreachable by (2, 3): the future and output are always dropped
-        // while their owner holds a reference. If it ever happened, dropping
-        // them here could touch a scope that has ended: leak them instead.
+        // Only when a nursery was leaked with children in it (its driver
+        // future forgotten, then the nursery dropped): dropping the future
+        // here could touch a scope that has ended, so it is leaked with the
+        // rest, as `mem::forget` promised.
         std::mem::forget(node);
-        debug_assert!(
-            empty,
-            "a node was freed with its future or output still in it"
-        );
         return;
     }
     drop(node); // only the header: an `Arc` and, perhaps, a `'static` waker
@@ -722,7 +762,9 @@ mod slot_tests {
             assert!(slot.lend().is_none());
             assert_eq!(slot.next_free(), Some(7));
             assert!(slot.take(0).is_none());
-            node.drop_future();
+            // SAFETY: this test is the only driver, and holds the slot's
+            // reference it took.
+            assert!(unsafe { node.drop_future() }.is_none());
         }
     }
 }
@@ -795,7 +837,9 @@ mod loom_tests {
         let (lent, _) = slot.lend().expect("the slot holds the child");
         // SAFETY: the slot holds the node for the whole call, and this thread
         // is the only driver.
-        unsafe { lent.poll::<u8>() }.0
+        unsafe { lent.poll::<u8>() }
+            .poll
+            .map(|r| r.map_err(|_| 0u8))
     }
 
     /// The driver completes a child (and the registry frees its slot) while

@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use crate::errors::{Closed, Errors};
 use crate::kind::{Accepts, Kind, Sendable};
 use crate::node::NodeRef;
-use crate::outcome::Outcome;
+use crate::outcome::{Failed, Outcome};
 use crate::parallel::{SpawnError, Spawner};
 use crate::registry::{Options, Registry};
 use crate::start::{Started, TaskStatus};
@@ -229,7 +229,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
 
     /// Starts `f(status)` as a child and waits until it reports itself
     /// started; see [`Builder::start`] and `start!`.
-    pub fn start<T, F, Fut>(&self, f: F) -> Started<T>
+    pub fn start<T: 'scope, F, Fut>(&self, f: F) -> Started<T>
     where
         F: FnOnce(TaskStatus<T>) -> Fut,
         Fut: Future + 'scope,
@@ -384,14 +384,14 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         self.name
     }
 
-    pub(crate) fn fail(&self, error: E, task: Option<Cow<'static, str>>) {
+    pub(crate) fn fail(&self, failed: Failed<E>, task: Option<Cow<'static, str>>) {
         let mut state = self.state();
         let reason = if state.timeout_armed && task.as_deref() == Some("timeout") {
             Reason::Deadline
         } else {
             Reason::Failure
         };
-        Errors::push(&mut state.errors, error, task, self.name);
+        state.record(failed, task, self.name);
         state.request_cancel(reason);
     }
 
@@ -459,6 +459,20 @@ impl<E, K: Kind> State<E, K> {
             Phase::Closed => Admission::Closed,
             Phase::Cancelling | Phase::Cancelled if !options.shield => Admission::DropUnpolled,
             _ => Admission::Insert,
+        }
+    }
+
+    /// Keeps a child's failure: one error under the child's name, or a
+    /// nested nursery's errors under their own.
+    pub(crate) fn record(
+        &mut self,
+        failed: Failed<E>,
+        task: Option<Cow<'static, str>>,
+        nursery: Option<&'static str>,
+    ) {
+        match failed {
+            Failed::One(error) => Errors::push(&mut self.errors, error, task, nursery),
+            Failed::Many(errors) => Errors::extend(&mut self.errors, errors),
         }
     }
 
@@ -561,7 +575,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     ///
     /// See [`Started`].
     #[allow(unused_mut)] // `mut` for the task tree's flag
-    pub fn start<T, F, Fut>(mut self, f: F) -> Started<T>
+    pub fn start<T: 'scope, F, Fut>(mut self, f: F) -> Started<T>
     where
         F: FnOnce(TaskStatus<T>) -> Fut,
         Fut: Future + 'scope,
@@ -573,8 +587,12 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         {
             self.options.started = Some(status.tree_flag());
         }
-        self.spawn(f(status));
-        started
+        let child = crate::start::watch::<T, E, _>(&started, f(status));
+        // `watch` changes neither `Send`-ness nor the output: what `K`
+        // accepts for `Fut` it accepts for the wrapper.
+        match self.nursery.insert_node(child, self.options) {
+            Ok(_) | Err(Closed) => started,
+        }
     }
 
     /// Starts the child; see [`Nursery::try_spawn`].
@@ -764,7 +782,8 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         {
             self.inner.options.started = Some(status.tree_flag());
         }
-        self.spawn(f(status))?;
+        let child = crate::start::watch::<T, E, _>(&started, f(status));
+        self.spawn(child)?;
         Ok(started)
     }
 }

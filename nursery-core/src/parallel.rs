@@ -366,7 +366,7 @@ impl<F: Future> Remote<F> {
 /// Failures of parallel children that completed but were dropped before
 /// the nursery polled their proxy (it was cancelling): the nursery adds them
 /// to its errors before it returns.
-pub(crate) type Late<E> = Mutex<Vec<(E, Option<Cow<'static, str>>)>>;
+pub(crate) type Late<E> = Mutex<Vec<(crate::outcome::Failed<E>, Option<Cow<'static, str>>)>>;
 
 /// The nursery's side: a local child that completes with the parallel
 /// child's output.
@@ -448,9 +448,15 @@ where
         // here (in place): when this returns, the child is gone.
         let mut slot = shared::lock(&self.remote.slot);
         if matches!(*slot, Slot::Running(_)) {
-            *slot = Slot::Gone;
+            // Dropped in place; `Gone` is written even if its `Drop` panics,
+            // and the runtime task is woken either way (it ends at its next
+            // poll), before that panic goes on to the nursery.
+            let dropped = catch_unwind(AssertUnwindSafe(|| *slot = Slot::Gone));
             drop(slot);
-            self.remote.task.wake(); // the runtime task ends at its next poll
+            self.remote.task.wake();
+            if let Err(payload) = dropped {
+                resume_unwind(payload);
+            }
             return;
         }
         // It completed and nobody took its output: a failure or a panic that

@@ -160,6 +160,9 @@ pub(crate) struct Registry {
     /// returns: a child spawned now needs no wake of the nursery's task
     /// (set and cleared under the nursery's lock, like `fresh` itself).
     pub(crate) in_step: bool,
+    /// The nursery's shielded-section counts, once a section registered:
+    /// a child that leaves retires its slot's count.
+    pub(crate) shields: Option<std::sync::Arc<crate::shield::Shields>>,
     /// Children alive.
     pub(crate) live: usize,
     /// Children alive that are not `background`.
@@ -179,6 +182,7 @@ impl Default for Registry {
             #[cfg(feature = "task-tree")]
             started: HashMap::new(),
             in_step: false,
+            shields: None,
             live: 0,
             foreground: 0,
         }
@@ -294,6 +298,13 @@ impl Registry {
         count
     }
 
+    /// Whether a child is in `slot`.
+    pub(crate) fn is_occupied(&self, slot: u32) -> bool {
+        self.slots
+            .get(slot as usize)
+            .is_some_and(|s| s.flags().is_some())
+    }
+
     /// How many children are queued to be polled (woken or fresh).
     pub(crate) fn queued(&self) -> usize {
         self.fresh.len() + self.shared.as_ref().map_or(0, |s| s.ready_len())
@@ -306,6 +317,9 @@ impl Registry {
         let flags = slot.flags().expect("removed a vacant slot");
         let node = slot.take(self.free).expect("occupied");
         self.free = index as u32;
+        if let Some(shields) = &self.shields {
+            shields.retire(index as u32);
+        }
         self.live -= 1;
         if flags & BACKGROUND == 0 {
             self.foreground -= 1;

@@ -10,13 +10,12 @@ use std::task::{Context, Poll, Waker};
 
 use crate::errors::Errors;
 use crate::kind::Kind;
-use std::cell::{Cell, OnceCell};
 
-use crate::node::{BACKGROUND, Lent, NodeRef, SHIELD};
+use crate::node::{BACKGROUND, Lent, NodeRef, Payload, Polled, SHIELD};
 use crate::nursery::{Nursery, Phase};
 use crate::registry::{BATCH, BodyWake, Shared};
 use crate::runtime::budget_left;
-use crate::shield::{self, BODY, Guardian};
+use crate::shield::{self, BODY, Guardian, Interrupted};
 use crate::trace::Reason;
 
 /// How a nursery ended, before the caller's return type is applied.
@@ -156,12 +155,11 @@ where
         Some(key)
     });
     let shields_now = shields;
-    let guardian = Guardian::Nursery {
-        shields: shields_now.clone().map(OnceCell::from).unwrap_or_default(),
-        slot: Cell::new(BODY),
+    let guardian = shield::nursery_guardian(
+        shields_now.clone(),
         #[cfg(feature = "task-tree")]
-        tree: tree_key,
-    };
+        tree_key,
+    );
     let shielded = |slot: u32| shields_now.as_ref().is_some_and(|s| s.active(slot));
     let (shared, guardian) = shield::guarded(guardian, || {
         // The body: polled when woken (the first two times, always), until it
@@ -195,7 +193,7 @@ where
                     && nursery.state().phase < Phase::Cancelling
                 {
                     if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
-                        shield::set_slot(BODY);
+                        shield::set_slot(BODY, false);
                         poll_body(nursery, &waker, body.as_mut(), absorb, value);
                     }
                 }
@@ -216,6 +214,10 @@ where
         if let (None, Some(made)) = (&state.shields, shields.into_inner()) {
             // a shielded section registered with this nursery for the first time
             made.parent.register(cx.waker());
+            // Children that left during this step, before the registry
+            // knew the counts, retire theirs now.
+            made.retain(|slot| slot == BODY || state.children.is_occupied(slot));
+            state.children.shields = Some(made.clone());
             state.shields = Some(made);
         }
     }
@@ -231,7 +233,10 @@ where
             // The grace period begins: children see `cancelled()` and may
             // clean up until it ends; the body is interrupted now.
             let timer = crate::timer::timer();
-            state.grace_sleep = Some(timer.sleep_until(timer.now() + grace));
+            // `None` past what an `Instant` holds: the grace period ends
+            // only when every child has.
+            state.grace_sleep =
+                crate::timer::after(timer.now(), grace).map(|end| timer.sleep_until(end));
             state.phase = Phase::Grace;
             state.children.wake_all();
         }
@@ -280,7 +285,7 @@ where
     if !dropped.is_empty() || drop_body {
         drop(state);
         if drop_body {
-            body.set(None);
+            self::drop_body(nursery, body.as_mut());
         }
         drop_all(nursery, dropped);
         nursery.end_background_if_done(body.is_none());
@@ -291,8 +296,8 @@ where
     if body.is_none() && state.children.live == 0 {
         state.phase = Phase::Closed;
         if let Some(late) = state.late.take() {
-            for (error, name) in crate::sync::lock(&late).drain(..) {
-                Errors::push(&mut state.errors, error, name, nursery.name());
+            for (failed, name) in crate::sync::lock(&late).drain(..) {
+                state.record(failed, name, nursery.name());
             }
         }
         let panic = state.panic.take();
@@ -388,24 +393,41 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
             stopped = true;
             break;
         }
-        shield::set_slot(ready[i]);
+        shield::set_slot(ready[i], flags & SHIELD != 0);
         // SAFETY: lent by the registry above, and nothing has been removed
         // from it since: completions are only noted in `ended`, and every
-        // path below that removes a child ends the batch.
+        // path below that removes a child ends the batch. `E` is this
+        // nursery's error type, and the registry is this nursery's.
         #[allow(unsafe_code)]
         let polled = catch_unwind(AssertUnwindSafe(|| unsafe { node.poll::<E>() }));
-        let failure = match polled {
-            Ok((Poll::Pending, woken_again)) => {
+        // The child's error, and the first panic of its poll or its drop.
+        let (error, panic) = match polled {
+            Ok(Polled {
+                poll: Poll::Pending,
+                woken_again,
+                ..
+            }) => {
                 yielded |= woken_again;
                 continue;
             }
-            Ok((Poll::Ready(Ok(())), _)) => {
+            Ok(Polled {
+                poll: Poll::Ready(Ok(())),
+                drop_panic: None,
+                ..
+            }) => {
                 ended[ended_count] = ready[i];
                 ended_count += 1;
                 continue;
             }
-            Ok((Poll::Ready(Err(error)), _)) => Failure::Error(error),
-            Err(payload) => Failure::Panic(payload),
+            Ok(Polled {
+                poll: Poll::Ready(ended),
+                drop_panic,
+                ..
+            }) => (ended.err(), drop_panic),
+            // Shielded code unwound out of a wait that can never end: the
+            // child ends as a cancelled one does.
+            Err(payload) if payload.is::<Interrupted>() => (None, None),
+            Err(payload) => (None, Some(payload)),
         };
         // A failure or a panic ends the step. The rest is requeued before
         // it cancels, so it counts among the children queued at the
@@ -414,18 +436,17 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
         ended[ended_count] = ready[i];
         let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
         ended_count = 0;
-        match failure {
-            Failure::Error(error) => {
-                drop(node);
-                nursery.fail(error, name);
-                nursery.end_background_if_done(body_done);
-            }
-            Failure::Panic(payload) => {
-                // Dropped with no lock held, like any child's future.
-                node.drop_future();
-                nursery.panicked(payload);
-            }
+        if let Some(payload) = panic {
+            nursery.panicked(payload);
         }
+        if let Some(error) = error {
+            nursery.fail(error, name);
+        }
+        // A child whose poll panicked still has its future: dropped now,
+        // with no lock held; a panic of its `Drop` comes second.
+        drop_child(nursery, &node);
+        drop(node);
+        nursery.end_background_if_done(body_done);
         stopped = true;
         break;
     }
@@ -438,12 +459,6 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
         polled: count,
         stopped: stopped || yielded,
     }
-}
-
-/// How a child's poll ended the batch.
-enum Failure<E> {
-    Error(E),
-    Panic(Box<dyn std::any::Any + Send>),
 }
 
 /// Puts children taken for a batch but not polled back at the front of the
@@ -491,7 +506,7 @@ fn poll_body<E, K, B, T>(
     match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
         Ok(Poll::Pending) => {}
         Ok(Poll::Ready(out)) => {
-            body.set(None);
+            drop_body(nursery, body);
             let absorb = absorb.take().expect("the body completes once");
             match absorb(out) {
                 Ok(v) => *value = Some(v),
@@ -503,14 +518,38 @@ fn poll_body<E, K, B, T>(
             }
             nursery.end_background_if_done(true);
         }
+        Err(payload) if payload.is::<Interrupted>() => drop_body(nursery, body),
         Err(payload) => {
-            body.set(None);
             {
                 let mut state = nursery.state();
                 state.trace.body_panicked(&*payload);
             }
             nursery.panicked(payload);
+            drop_body(nursery, body);
         }
+    }
+}
+
+/// Drops the body in place, with no lock held; a panic in its `Drop` is
+/// the nursery's panic (the first one wins), never an unwind out of the
+/// driver, which would leave shielded children behind.
+fn drop_body<E, K: Kind, B>(nursery: &Nursery<'_, E, K>, mut body: Pin<&mut Option<B>>) {
+    // The assignment writes `None` even when the drop unwinds.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+        nursery.panicked(payload);
+    }
+}
+
+/// Drops a child's future (if it still has one), with no lock held; a
+/// panic in its `Drop` is the nursery's panic, like one while polling it.
+fn drop_child<E, K: Kind>(nursery: &Nursery<'_, E, K>, child: &NodeRef) {
+    // SAFETY: the driver, holding the registry's reference to the node
+    // (taken out of its slot).
+    #[allow(unsafe_code)]
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { child.drop_future() }));
+    match dropped {
+        Ok(None) => {}
+        Ok(Some(payload)) | Err(payload) => nursery.panicked(payload),
     }
 }
 
@@ -532,7 +571,7 @@ impl<E, K: Kind> Nursery<'_, E, K> {
         }
     }
 
-    fn panicked(&self, payload: Box<dyn std::any::Any + Send>) {
+    fn panicked(&self, payload: Payload) {
         let mut state = self.state();
         if state.panic.is_none() {
             state.panic = Some(payload);
@@ -563,10 +602,7 @@ fn drop_all_for<E, K: Kind>(
     let _reason = crate::trace::ReasonGuard::set(reason);
     DROPPING_CHILDREN.with(|d| d.set(d.get() + 1));
     for child in &children {
-        let dropped = catch_unwind(AssertUnwindSafe(|| child.drop_future()));
-        if let Err(payload) = dropped {
-            nursery.panicked(payload);
-        }
+        drop_child(nursery, child);
     }
     DROPPING_CHILDREN.with(|d| d.set(d.get() - 1));
 }

@@ -44,9 +44,20 @@ pub struct TaskStatus<T> {
 
 struct Slot<T> {
     value: Option<T>,
-    /// The sending side is gone (started, or dropped without starting).
-    closed: bool,
+    /// How the child ended, once it did (set by [`watch`]'s wrapper).
+    end: Option<End>,
     waker: Option<Waker>,
+}
+
+/// How a `start!` child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// It returned a value that is not a failure: if it never called
+    /// `started`, that is its bug.
+    Returned,
+    /// It failed, panicked or was cancelled: its nursery is cancelling, and
+    /// its failure (if any) is reported there.
+    Stopped,
 }
 
 impl<T> TaskStatus<T> {
@@ -55,20 +66,78 @@ impl<T> TaskStatus<T> {
         #[cfg(feature = "task-tree")]
         self.flag.store(true, std::sync::atomic::Ordering::Release);
         if let Some(slot) = self.slot.take() {
-            finish(&slot, Some(value));
+            update(&slot, |slot| slot.value = Some(value));
         }
     }
 }
 
-fn finish<T>(slot: &Mutex<Slot<T>>, value: Option<T>) {
+/// Changes the slot under its lock, then wakes the waiting `start!` with
+/// no lock held.
+fn update<T>(slot: &Mutex<Slot<T>>, change: impl FnOnce(&mut Slot<T>)) {
     let waker = {
         let mut slot = lock(slot);
-        slot.value = value;
-        slot.closed = true;
+        change(&mut slot);
         slot.waker.take()
     };
     if let Some(waker) = waker {
         waker.wake();
+    }
+}
+
+/// Records how a `start!` child ended: from the wrapper [`watch`] puts
+/// around it, when it returns, or when it is dropped before that.
+struct EndGuard<T> {
+    slot: Arc<Mutex<Slot<T>>>,
+    end: End,
+}
+
+impl<T> Drop for EndGuard<T> {
+    fn drop(&mut self) {
+        let end = self.end;
+        update(&self.slot, |slot| {
+            slot.end.get_or_insert(end);
+        });
+    }
+}
+
+/// Wraps a `start!` child so that its waiting parent learns how it ended:
+/// a child that returns without calling `started` is a bug, one that fails
+/// or is cancelled is not (its failure goes to the nursery).
+pub(crate) fn watch<T, E, F>(started: &Started<T>, fut: F) -> Watch<F, T>
+where
+    F: Future,
+    F::Output: crate::Outcome<E>,
+{
+    Watch {
+        fut: Box::pin(fut), // one allocation per `start!`, for the pin
+        guard: Some(EndGuard {
+            slot: Arc::clone(&started.slot),
+            end: End::Stopped, // unless it returns
+        }),
+        is_failure: <F::Output as crate::Outcome<E>>::is_failure,
+    }
+}
+
+/// A `start!` child, watched (see [`watch`]).
+pub(crate) struct Watch<F: Future, T> {
+    fut: Pin<Box<F>>,
+    /// Records the end when the child returns, or when it is dropped first.
+    guard: Option<EndGuard<T>>,
+    /// Whether an output is a failure, for the nursery's error type.
+    is_failure: fn(&F::Output) -> bool,
+}
+
+impl<F: Future, T> Future for Watch<F, T> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = std::task::ready!(self.fut.as_mut().poll(cx));
+        if let Some(mut guard) = self.guard.take() {
+            if !(self.is_failure)(&out) {
+                guard.end = End::Returned;
+            }
+        }
+        Poll::Ready(out)
     }
 }
 
@@ -77,14 +146,6 @@ impl<T> TaskStatus<T> {
     #[cfg(feature = "task-tree")]
     pub(crate) fn tree_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
         Arc::clone(&self.flag)
-    }
-}
-
-impl<T> Drop for TaskStatus<T> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            finish(&slot, None);
-        }
     }
 }
 
@@ -98,7 +159,7 @@ impl<T> fmt::Debug for TaskStatus<T> {
 pub(crate) fn status<T>(name: Option<Cow<'static, str>>) -> (TaskStatus<T>, Started<T>) {
     let slot = Arc::new(Mutex::new(Slot {
         value: None,
-        closed: false,
+        end: None,
         waker: None,
     }));
     (
@@ -116,10 +177,13 @@ pub(crate) fn status<T>(name: Option<Cow<'static, str>>) -> (TaskStatus<T>, Star
 ///
 /// # Panics
 ///
-/// If the child ended (returned, or was cancelled while this future was
-/// still awaited) without calling `started`: that is a bug in the child,
-/// reported with its name, never a hang. (A child that *fails* before it
-/// started fails the nursery, which cancels the code awaiting this.)
+/// If the child returned without calling `started`: that is a bug in the
+/// child, reported with its name, never a hang. A child that fails, panics
+/// or is cancelled before it started fails or cancels the nursery instead,
+/// and the code awaiting this is interrupted like at any other `.await`
+/// (inside a shielded section, it is unwound as cancelled: the child's
+/// failure is what the nursery reports). A child that drops its
+/// `TaskStatus` and goes on running is waited for, as trio does.
 #[must_use = "futures do nothing unless polled"]
 pub struct Started<T> {
     slot: Arc<Mutex<Slot<T>>>,
@@ -134,7 +198,18 @@ impl<T> Future for Started<T> {
         if let Some(value) = slot.value.take() {
             return Poll::Ready(value);
         }
-        if slot.closed {
+        if slot.end == Some(End::Stopped) {
+            drop(slot);
+            // Its nursery is cancelling: code it will drop just waits here
+            // (the `.await` is interrupted); shielded code is unwound as
+            // cancelled, so that the child's own failure is what the
+            // nursery reports.
+            if crate::shield::interruptible() {
+                return Poll::Pending;
+            }
+            std::panic::resume_unwind(Box::new(crate::shield::Interrupted));
+        }
+        if slot.end == Some(End::Returned) {
             drop(slot);
             match &self.name {
                 Some(name) => {

@@ -32,11 +32,14 @@ use crate::node::Joiner;
 ///
 /// # Panics
 ///
-/// Awaiting the handle of a child that ended without a value (it was
-/// cancelled, failed or panicked) panics with a message naming that, because
-/// it can only happen in code that is itself not being cancelled — a shielded
-/// sibling — and there is no value to give it. Use [`Task::try_join`] where
-/// that can happen.
+/// A child ends without a value only when its nursery is cancelling (it was
+/// cancelled, failed or panicked). Code that awaits its handle then is
+/// interrupted there like at any other `.await`: the nursery drops it and
+/// returns as a cancelled nursery does. Only code that its nursery does not
+/// drop — a `shield` child, or code in a shielded section — can see such a
+/// child end: awaiting the handle there panics with a message that says so,
+/// because there is no value to give it and waiting would never end. Use
+/// [`Task::try_join`] where that can happen.
 ///
 /// # Cancel safety
 ///
@@ -97,7 +100,11 @@ impl<T> Future for Task<'_, T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        self.poll_take(cx).map(|value| {
+        match self.poll_take(cx) {
+            Poll::Ready(None) if crate::shield::interruptible() => return Poll::Pending,
+            polled => polled,
+        }
+        .map(|value| {
             value.unwrap_or_else(|| {
                 panic!(
                     "awaited the task handle of a nursery child that ended without a value \

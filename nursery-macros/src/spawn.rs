@@ -180,6 +180,8 @@ pub(crate) fn expand(
     let fut = &args.fut;
     let span = fut.span();
     let fut_local = Ident::new("__nursery_fut", Span::mixed_site());
+    let err_local = Ident::new("__nursery_err", Span::mixed_site());
+    let out_local = Ident::new("__nursery_out", Span::mixed_site());
     // The spawned expression names the child in traces when it has no name.
     let label = label_of(fut);
     // `&"…"`: a thin `&'static &'static str`, 8 bytes where it is kept.
@@ -234,13 +236,16 @@ pub(crate) fn expand(
         // falls back to `()` if nothing dispatches on it first.
         quote_spanned! {span=>
             #fut_local.await;
-            ::core::result::Result::Ok(())
+            ::nursery::__private::Value(())
         }
     } else {
         quote_spanned! {span=>
             #[allow(unused_imports)]
-            use ::nursery::__private::ClassifyValue as _;
-            ::nursery::__private::Classify(#fut_local.await).__nursery_classify()
+            use ::nursery::__private::{ClassifyNested as _, ClassifyResult as _, ClassifyValue as _};
+            #[allow(clippy::unit_arg)] // a child that returns `()`
+            let #out_local =
+                ::nursery::__private::Classify::new(#fut_local.await, #err_local).__nursery_classify();
+            #out_local
         }
     };
     let spawn = quote_spanned!(span=> #builder.spawn(async move { #classify }));
@@ -248,6 +253,7 @@ pub(crate) fn expand(
         {
             #path!(@#marker);
             let #fut_local = #fut_expr;
+            let #err_local = ::nursery::__private::error_of(#handle);
             #spawn
         }
     }

@@ -199,3 +199,66 @@ macro_rules! on_every_runtime {
     };
 }
 pub(crate) use on_every_runtime;
+
+/// Runs `fut` on this thread to completion, and fails (instead of hanging)
+/// if it is ever pending with no wake outstanding: for futures whose every
+/// wake comes from this thread (local children), "pending and nothing will
+/// wake it" is a hang, decided without a clock.
+pub fn must_finish<F: Future>(fut: F) -> F::Output {
+    use std::sync::atomic::AtomicBool;
+    struct Flag(AtomicBool);
+    impl futures::task::ArcWake for Flag {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = futures::task::waker(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        assert!(
+            flag.0.swap(false, Ordering::SeqCst),
+            "hang: the future is pending and nothing is left to wake it"
+        );
+    }
+}
+
+/// A future that is `inner`, and whose `Drop` panics with `payload`
+/// (however it ends: completed, cancelled, or while it unwinds).
+pub struct PanicOnDrop<F> {
+    pub inner: Pin<Box<F>>,
+    pub payload: &'static str,
+}
+
+impl<F: Future> Future for PanicOnDrop<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<F> Drop for PanicOnDrop<F> {
+    fn drop(&mut self) {
+        std::panic::panic_any(self.payload);
+    }
+}
+
+pub fn panic_on_drop<F: Future>(payload: &'static str, inner: F) -> PanicOnDrop<F> {
+    PanicOnDrop {
+        inner: Box::pin(inner),
+        payload,
+    }
+}
+
+/// The payload of a panic, as the `&str` it was raised with.
+pub fn payload_str(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<not a string>")
+}
