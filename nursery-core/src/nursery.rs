@@ -185,6 +185,22 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         lock(&self.state)
     }
 
+    /// The state, unless its lock stays held over `tries` attempts (by this
+    /// thread, say: a callback run under it).
+    #[cfg(feature = "task-tree")]
+    pub(crate) fn try_state(&self, tries: u32) -> Option<std::sync::MutexGuard<'_, State<E, K>>> {
+        for _ in 0..tries {
+            match self.state.try_lock() {
+                Ok(state) => return Some(state),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return Some(poisoned.into_inner());
+                }
+                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+            }
+        }
+        None
+    }
+
     /// Starts `fut` as a child and returns its task handle.
     ///
     /// The child starts when the spawner next yields. Its output is `()` or

@@ -98,16 +98,16 @@ pub(crate) fn timer() -> &'static dyn Timer {
         .as_ref()
 }
 
-/// "Now" on the deadlines' clock, without fixing which timer that is (the
-/// task tree's ages): the timer given to `set_timer`, else tokio's (feature
-/// `tokio`, so that paused time shows), else the system clock.
-#[cfg(feature = "task-tree")]
 /// The instant `duration` after `now`, or `None` where no `Instant` can
 /// hold it: every duration is accepted, and one that large means never.
 pub(crate) fn after(now: Instant, duration: std::time::Duration) -> Option<Instant> {
     now.checked_add(duration)
 }
 
+/// "Now" on the deadlines' clock, without fixing which timer that is (the
+/// task tree's ages): the timer given to `set_timer`, else tokio's (feature
+/// `tokio`, so that paused time shows), else the system clock.
+#[cfg(feature = "task-tree")]
 pub(crate) fn now() -> Instant {
     if let Some(timer) = TIMER.get() {
         return timer.now();

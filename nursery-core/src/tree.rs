@@ -96,6 +96,10 @@ struct ChildView {
 }
 
 /// One nursery, as read for the tree.
+/// How many times `read` tries a nursery's lock (yielding between tries)
+/// before it shows the nursery as busy.
+const BUSY_TRIES: u32 = 1000;
+
 struct NurseryView {
     state: String,
     children: Vec<ChildView>,
@@ -191,7 +195,15 @@ pub(crate) fn deregister(key: usize) {
 unsafe fn read<E, K: Kind>(ptr: *const ()) -> NurseryView {
     // SAFETY: see above.
     let nursery = unsafe { &*ptr.cast::<Nursery<'_, E, K>>() };
-    let state = nursery.state();
+    // Another thread holds the nursery's lock for a moment at most; this
+    // thread holds it when a callback run under it (a tracing subscriber)
+    // asks for the tree: then the nursery is shown as busy, not waited for.
+    let Some(state) = nursery.try_state(BUSY_TRIES) else {
+        return NurseryView {
+            state: "busy (the tree was asked for from inside it)".to_owned(),
+            children: Vec::new(),
+        };
+    };
     let cancelling = state.phase >= Phase::Cancelling && state.phase < Phase::Closed;
     let phase = match state.phase {
         Phase::Running => "running".to_owned(),
