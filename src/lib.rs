@@ -29,7 +29,10 @@
 //!
 //! * **Join.** A nursery returns only when its body and every child have
 //!   finished or been dropped. Dropping the nursery's future drops every
-//!   child with it; no child is polled after its nursery returned.
+//!   child with it; no child is polled after its nursery returned. Leaking
+//!   the future (`mem::forget`) leaks its children: a local child is never
+//!   polled again; a `parallel` child, which owns all it uses, may run on
+//!   to its end (leaking skips the drop that would have stopped it).
 //! * **Borrowing.** Children may borrow the fn's arguments (as threads do in
 //!   [`std::thread::scope`]), may spawn siblings, and a [`Nursery`] handle
 //!   (`#[nursery(n)]`) can be given to an object that spawns its own

@@ -604,3 +604,63 @@ fn stress_ten_thousand_parallel_children_with_random_failures() {
         }
     }
 }
+
+#[nursery]
+async fn left_running(
+    go: futures::channel::oneshot::Receiver<()>,
+    wake_local: futures::channel::oneshot::Receiver<()>,
+    local_polls: Counter,
+    parallel_done: Counter,
+) -> Result<(), Errors<SpawnError>> {
+    spawn!(async move {
+        local_polls.add();
+        let _ = wake_local.await;
+        local_polls.add(); // never: its nursery was forgotten
+    });
+    spawn!(
+        async move {
+            let _ = go.await;
+            parallel_done.add();
+        },
+        parallel
+    )?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[test]
+fn a_forgotten_nursery_never_polls_a_local_child_again_but_its_parallel_child_may_end() {
+    // The contract: leaking a nursery's future never lets a local child be
+    // polled again; a parallel child, which owns all it uses, may run on to
+    // its end, and then its runtime task ends: nothing stays on the runtime.
+    let rt = multi_thread_runtime();
+    let (go, go_rx) = futures::channel::oneshot::channel();
+    let (wake_local, wake_local_rx) = futures::channel::oneshot::channel();
+    let (local_polls, parallel_done) = (Counter::new(), Counter::new());
+    let mut fut = Box::pin(left_running(
+        go_rx,
+        wake_local_rx,
+        local_polls.clone(),
+        parallel_done.clone(),
+    ));
+    rt.block_on(async { assert!(poll_once(fut.as_mut()).is_pending()) });
+    assert_eq!(local_polls.get(), 1);
+    std::mem::forget(fut);
+    wake_local.send(()).unwrap();
+    go.send(()).unwrap();
+    // A condition, not a duration: the bound only turns a hang into a failure.
+    let since = Instant::now();
+    while parallel_done.get() == 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the parallel child ran to its end"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_no_task_left(&rt);
+    assert_eq!(
+        local_polls.get(),
+        1,
+        "the local child was never polled again"
+    );
+}

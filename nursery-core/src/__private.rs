@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 
 use crate::errors::Errors;
 use crate::kind::Kind;
@@ -21,7 +22,7 @@ fn cancelled_value<T>(on_cancel: impl FnOnce() -> Option<T>) -> T {
 
 /// A `-> Result<T, Errors<E>>` body: its failures flatten into the nursery's.
 pub async fn run_errors<T, E, K, B>(
-    nursery: &Nursery<'_, E, K>,
+    nursery: Pin<&Nursery<'_, E, K>>,
     body: B,
     on_cancel: impl FnOnce() -> Option<T>,
 ) -> Result<T, Errors<E>>
@@ -39,7 +40,7 @@ where
 /// A `-> Result<T, R>` body: children fail with `R`; the fn returns
 /// `R::from(errors)`.
 pub async fn run_result<T, R, K, B>(
-    nursery: &Nursery<'_, R, K>,
+    nursery: Pin<&Nursery<'_, R, K>>,
     body: B,
     on_cancel: impl FnOnce() -> Option<T>,
 ) -> Result<T, Errors<R>>
@@ -65,7 +66,7 @@ where
 
 /// A body with no `Result`: no child can fail.
 pub async fn run_value<T, K, B>(
-    nursery: &Nursery<'_, Infallible, K>,
+    nursery: Pin<&Nursery<'_, Infallible, K>>,
     body: B,
     on_cancel: impl FnOnce() -> Option<T>,
 ) -> T
@@ -293,9 +294,9 @@ impl<T> NoCancelValue for CancelValue<T> {
 /// own `'scope` is what keeps task and nursery handles from escaping it.
 #[inline]
 pub fn handle<'scope, E, K: Kind>(
-    nursery: &'scope Nursery<'scope, E, K>,
+    nursery: Pin<&'scope Nursery<'scope, E, K>>,
 ) -> &'scope Nursery<'scope, E, K> {
-    nursery
+    nursery.get_ref()
 }
 
 /// Fixes the output type of a `#[nursery]` body to the fn's declared

@@ -233,7 +233,8 @@ impl WaiterKey {
 
     fn remove(&mut self, scope: &CancelScope) {
         if self.0.is_some() {
-            lock(&scope.inner).wakers.remove(&mut self.0);
+            let waker = lock(&scope.inner).wakers.remove(&mut self.0);
+            drop(waker); // with no lock held
         }
     }
 }

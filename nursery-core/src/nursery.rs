@@ -4,7 +4,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
+use std::marker::{PhantomData, PhantomPinned};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -77,9 +77,19 @@ use crate::trace::Reason;
 /// assert_eq!(ticks.load(Ordering::Relaxed), 1);
 /// ```
 pub struct Nursery<'scope, E, K: Kind = Sendable> {
+    /// Its entry in the task tree (feature `task-tree`): declared before
+    /// the state, so that it leaves the tree before the state is dropped.
+    #[cfg(feature = "task-tree")]
+    tree: crate::tree::Registration,
     state: Mutex<State<E, K>>,
+    /// Its span and its children's (feature `tracing`): outside the state,
+    /// so that a subscriber is never called with the state's lock held.
+    pub(crate) trace: crate::trace::NurseryTrace,
     name: Option<&'static str>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
+    /// A nursery is driven where it was made (the task tree reads it there
+    /// until it is dropped): the driver takes it pinned.
+    _pinned: PhantomPinned,
 }
 
 pub(crate) struct State<E, K: Kind> {
@@ -116,11 +126,13 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) reason: Option<crate::trace::Reason>,
     /// `#[nursery(timeout)]` spawned its `timeout` child.
     pub(crate) timeout_armed: bool,
-    /// Its span and its children's (feature `tracing`).
-    pub(crate) trace: crate::trace::NurseryTrace,
-    /// Its place in the task tree (feature `task-tree`).
+    /// A driver took the nursery: a second one is refused.
+    pub(crate) driven: bool,
+    /// The task tree's clock for its children's ages (feature `task-tree`).
     #[cfg(feature = "task-tree")]
-    pub(crate) tree: crate::tree::Registration,
+    pub(crate) tree: crate::tree::Clock,
+    /// What to do once the lock is let go: callbacks into user code.
+    pub(crate) after: After,
     /// The state behind `cancel_token()`, once one was asked for.
     pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
@@ -172,17 +184,33 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 late: None,
                 reason: None,
                 timeout_armed: false,
-                trace: crate::trace::NurseryTrace::new(name),
+                driven: false,
                 #[cfg(feature = "task-tree")]
                 tree: Default::default(),
+                after: After::default(),
                 token: None,
             }),
+            #[cfg(feature = "task-tree")]
+            tree: Default::default(),
+            trace: crate::trace::NurseryTrace::new(name),
             _scope: PhantomData,
+            _pinned: PhantomPinned,
         }
     }
 
-    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State<E, K>> {
-        lock(&self.state)
+    /// The state, locked; what was left to do [`After`] the lock runs when
+    /// the guard is dropped, with the lock let go.
+    pub(crate) fn state(&self) -> StateGuard<'_, 'scope, E, K> {
+        StateGuard {
+            nursery: self,
+            guard: Some(lock(&self.state)),
+        }
+    }
+
+    /// Its entry in the task tree.
+    #[cfg(feature = "task-tree")]
+    pub(crate) fn tree(&self) -> &crate::tree::Registration {
+        &self.tree
     }
 
     /// The state, unless its lock stays held over `tries` attempts (by this
@@ -375,7 +403,8 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     ///
     /// See [`Spawner`].
     pub fn set_spawner(&self, spawner: impl Spawner) {
-        self.state().spawner = Some(std::sync::Arc::new(spawner));
+        let old = self.state().spawner.replace(std::sync::Arc::new(spawner));
+        drop(old); // with no lock held: its `Drop` is the user's
     }
 
     /// The nursery's name: the name of the fn `#[nursery]` is on (`None`
@@ -435,6 +464,9 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         F: Future + 'scope,
         F::Output: Outcome<E>,
     {
+        // Its span is made with no lock held (a subscriber may call back).
+        let mut options = options;
+        let fut = self.trace.child::<F, E>(fut, &mut options);
         let mut state = self.state();
         match state.admission(&options) {
             Admission::Closed => return Err(Closed),
@@ -445,15 +477,17 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
             }
             Admission::Insert => {}
         }
-        let mut options = options;
         #[cfg(feature = "task-tree")]
         {
             options.born_ms = state.tree.birth();
         }
-        let fut = state.trace.child::<F, E>(fut, &mut options);
-        let joiner = state.children.insert(options, |shared, index, flags| {
+        let (joiner, wake) = state.children.insert(options, |shared, index, flags| {
             NodeRef::new::<_, E>(fut, shared, index, flags)
         });
+        drop(state);
+        if let Some(shared) = wake {
+            shared.wake_parent(); // with no lock held: the waker is the runtime's
+        }
         Ok(Task::new(Some(joiner)))
     }
 }
@@ -495,19 +529,82 @@ impl<E, K: Kind> State<E, K> {
     pub(crate) fn request_cancel(&mut self, reason: Reason) {
         if self.phase == Phase::Running {
             self.reason = Some(reason);
-            self.trace.cancelled(reason);
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
             self.cancel_backlog = self.children.queued();
-            // Woken under the lock: a waker only schedules its task.
-            self.cancel_waiters
-                .take_all()
-                .into_iter()
-                .for_each(Waker::wake);
-            if let Some(token) = &self.token {
-                token.mark_cancelled();
-            }
+            // Reported and woken once the lock is let go.
+            self.after.cancelled = Some(reason);
+            self.after.wakers.extend(self.cancel_waiters.take_all());
+            self.after.token = self.token.clone();
         }
+    }
+}
+
+/// What a holder of the state's lock leaves to be done once it is let go:
+/// every call into user code (a tracing subscriber, a waker) is made with
+/// no lock of the nursery held, so that it may call back into it (ask for
+/// the task tree, cancel, spawn).
+#[derive(Default)]
+pub(crate) struct After {
+    /// The nursery was cancelled, for this reason: report it.
+    cancelled: Option<Reason>,
+    /// Wakers of `cancelled()` futures, to wake.
+    pub(crate) wakers: Vec<Waker>,
+    /// The nursery's cancel token, to mark cancelled (waking its waiters).
+    pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
+}
+
+impl After {
+    fn is_empty(&self) -> bool {
+        self.cancelled.is_none() && self.wakers.is_empty() && self.token.is_none()
+    }
+
+    fn run(self, trace: &crate::trace::NurseryTrace) {
+        if let Some(reason) = self.cancelled {
+            trace.cancelled(reason);
+        }
+        if let Some(token) = self.token {
+            token.mark_cancelled();
+        }
+        self.wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// The nursery's state, locked: runs what was left [`After`] the lock once
+/// it is let go.
+pub(crate) struct StateGuard<'a, 'scope, E, K: Kind> {
+    nursery: &'a Nursery<'scope, E, K>,
+    guard: Option<std::sync::MutexGuard<'a, State<E, K>>>,
+}
+
+impl<E, K: Kind> std::ops::Deref for StateGuard<'_, '_, E, K> {
+    type Target = State<E, K>;
+
+    #[inline]
+    fn deref(&self) -> &State<E, K> {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl<E, K: Kind> std::ops::DerefMut for StateGuard<'_, '_, E, K> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<E, K> {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl<E, K: Kind> Drop for StateGuard<'_, '_, E, K> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        if guard.after.is_empty() {
+            return;
+        }
+        let after = std::mem::take(&mut guard.after);
+        drop(guard);
+        after.run(&self.nursery.trace);
     }
 }
 
@@ -655,7 +752,8 @@ impl<E, K: Kind> Future for Cancelled<'_, '_, E, K> {
 impl<E, K: Kind> Drop for Cancelled<'_, '_, E, K> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.nursery.state().cancel_waiters.remove(&mut self.key);
+            let waker = self.nursery.state().cancel_waiters.remove(&mut self.key);
+            drop(waker); // with no lock held
         }
     }
 }
@@ -676,7 +774,10 @@ impl<E, K: Kind> fmt::Debug for Cancelled<'_, '_, E, K> {
 /// `background`, `name` and its task handle work as for a local child. When
 /// it is cancelled — or the whole nursery future is dropped — its future is
 /// dropped before the nursery goes on (if a worker is polling it at that
-/// moment, after that poll returns); nothing of it is left running.
+/// moment, after that poll returns); nothing of it is left running. Only
+/// leaking the nursery's future (`mem::forget`) skips that drop: then a
+/// parallel child, which owns all it uses, may run on to its end (its
+/// output goes nowhere), where a local child is never polled again.
 ///
 /// It runs on the nursery's [`Spawner`]: the one given with
 /// [`Nursery::set_spawner`], else the process-wide one, else (feature
@@ -770,9 +871,9 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
             }
             let spawner = crate::parallel::choose(state.spawner.as_ref())?;
             let late = std::sync::Arc::clone(state.late.get_or_insert_with(Default::default));
-            let fut = state.trace.parallel(fut, &mut options);
             (spawner, late, fut)
         };
+        let fut = nursery.trace.parallel(fut, &mut options);
         let proxy = crate::parallel::start(spawner, fut, options.name.clone(), late)?;
         // The proxy is `Send` because `fut` and its output are, whatever `K`.
         Ok(nursery.insert_node(proxy, options)?)

@@ -24,8 +24,13 @@ pub(crate) type Ended<T, E> = Result<Option<T>, Errors<E>>;
 /// Runs a nursery: `body` is the nursery's body; `absorb` turns its output
 /// into its value or its failures. Returns `Ok(Some(value))`, `Ok(None)` if
 /// the body was cancelled, or every failure; resumes the first panic.
+///
+/// # Panics
+///
+/// When the nursery already has a driver: a nursery is driven once, by the
+/// `#[nursery]` fn or `scope!` that made it.
 pub(crate) async fn drive<'scope, E, K, B, T>(
-    nursery: &Nursery<'scope, E, K>,
+    pinned: Pin<&Nursery<'scope, E, K>>,
     body: B,
     absorb: impl FnOnce(B::Output) -> Result<T, Errors<E>>,
 ) -> Ended<T, E>
@@ -33,6 +38,8 @@ where
     K: Kind,
     B: Future,
 {
+    let nursery = pinned.get_ref();
+    claim(pinned);
     // Declared first, so dropped last: after the body, it closes the nursery
     // and drops every child still in it.
     let _teardown = Teardown(nursery);
@@ -51,6 +58,21 @@ where
         )
     })
     .await
+}
+
+/// Takes the nursery for this driver, and enters it in the task tree.
+fn claim<E, K: Kind>(nursery: Pin<&Nursery<'_, E, K>>) {
+    if std::mem::replace(&mut nursery.state().driven, true) {
+        panic!(
+            "this nursery already has a driver: a `Nursery` is driven once, by the \
+             `#[nursery]` fn or `scope!` that made it; open a new nursery instead"
+        );
+    }
+    #[cfg(feature = "task-tree")]
+    {
+        let born = crate::tree::register(nursery);
+        nursery.state().tree.set(born);
+    }
 }
 
 /// How the body is woken: through the nursery's task for its first poll
@@ -106,21 +128,14 @@ where
 {
     // One lock for the prologue: who to wake, and where the children are.
     #[cfg(feature = "tracing")]
-    let span;
+    let span = nursery.trace.span().clone();
     #[cfg(feature = "task-tree")]
-    let tree_key;
+    let tree_key = nursery.tree().key();
     let (shared, cancelling, shields) = {
         let mut state = nursery.state();
         state.children.in_step = true;
-        #[cfg(feature = "tracing")]
-        {
-            span = state.trace.span().clone();
-        }
         #[cfg(feature = "task-tree")]
-        {
-            state.tree.tick();
-            tree_key = state.tree.key;
-        }
+        state.tree.tick();
         if !state
             .parent
             .as_ref()
@@ -147,13 +162,6 @@ where
     // parent themselves).
     #[cfg(feature = "tracing")]
     let _entered = span.enter();
-    #[cfg(feature = "task-tree")]
-    let tree_key = tree_key.or_else(|| {
-        // First step: registered with no lock of ours held.
-        let (key, born) = crate::tree::register(nursery);
-        nursery.state().tree.set(key, born);
-        Some(key)
-    });
     let shields_now = shields;
     let guardian = shield::nursery_guardian(
         shields_now.clone(),
@@ -242,11 +250,17 @@ where
         }
     }
     if state.phase == Phase::Grace {
-        let ended = state.children.live == 0
-            || state
-                .grace_sleep
-                .as_mut()
-                .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        let mut ended = state.children.live == 0;
+        if !ended {
+            // The timer's sleep (user code, with `set_timer`) is polled with
+            // no lock held.
+            if let Some(mut sleep) = state.grace_sleep.take() {
+                drop(state);
+                ended = sleep.as_mut().poll(cx).is_ready();
+                state = nursery.state();
+                state.grace_sleep = Some(sleep);
+            }
+        }
         if ended {
             state.grace_sleep = None;
             state.phase = Phase::Cancelling; // and on to dropping what is left
@@ -302,10 +316,10 @@ where
         }
         let panic = state.panic.take();
         let errors = state.errors.take();
-        if let Some(errors) = &errors {
-            state.trace.failed(errors.len());
-        }
         drop(state);
+        if let Some(errors) = &errors {
+            nursery.trace.failed(errors.len());
+        }
         if let Some(shared) = &shared {
             shared.set_driving(false);
         }
@@ -520,10 +534,7 @@ fn poll_body<E, K, B, T>(
         }
         Err(payload) if payload.is::<Interrupted>() => drop_body(nursery, body),
         Err(payload) => {
-            {
-                let mut state = nursery.state();
-                state.trace.body_panicked(&*payload);
-            }
+            nursery.trace.body_panicked(&*payload);
             nursery.panicked(payload);
             drop_body(nursery, body);
         }
@@ -618,27 +629,24 @@ struct Teardown<'n, 'scope, E, K: Kind>(&'n Nursery<'scope, E, K>);
 
 impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
     fn drop(&mut self) {
-        #[cfg(feature = "task-tree")]
-        {
-            // First: from here on the task tree does not read this nursery.
-            let key = self.0.state().tree.key.take();
-            if let Some(key) = key {
-                crate::tree::deregister(key);
-            }
-        }
-        {
+        let dropped_unfinished = {
             // Dropped from outside: cancelled, as far as anyone asks.
             let mut state = self.0.state();
+            let mut report = false;
             if state.phase < Phase::Closed {
                 state.cancel_requested = true;
                 if state.children.live > 0 && state.reason.is_none() {
                     // Reported, but not a cancel children can see and act on
                     // (no token, no `cancelled()`): they are dropped now.
                     state.reason = Some(Reason::Dropped);
-                    state.trace.cancelled(Reason::Dropped);
+                    report = true;
                 }
             }
             state.phase = Phase::Closed;
+            report
+        };
+        if dropped_unfinished {
+            self.0.trace.cancelled(Reason::Dropped);
         }
         loop {
             let mut dropped = Vec::new();
@@ -649,10 +657,18 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             drop_all_for(self.0, dropped, Some(Reason::Dropped));
         }
         {
+            // Its children are gone: whoever watches it from outside (its
+            // cancel token) sees it cancelled, if it did not end by itself.
             let mut state = self.0.state();
-            if let Some(errors) = state.errors.take() {
-                state.trace.dropped_with_failures(errors.len());
+            if state.cancel_requested {
+                state.after.token = state.token.clone();
+                let waiters = state.cancel_waiters.take_all();
+                state.after.wakers.extend(waiters);
             }
+        }
+        let errors = self.0.state().errors.take();
+        if let Some(errors) = errors {
+            self.0.trace.dropped_with_failures(errors.len());
         }
         // A panic of this nursery that never got to resume (it was dropped
         // from outside before it finished): if an enclosing nursery is

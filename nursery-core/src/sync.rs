@@ -107,11 +107,12 @@ impl Waiters {
     }
 
     /// Frees the slot `key` (a waiter that is dropped).
-    pub(crate) fn remove(&mut self, key: &mut Option<usize>) {
-        if let Some(index) = key.take() {
-            self.slots[index] = None;
-            self.free.push(index);
-        }
+    /// Frees the slot `key`; gives back the waker it held, to drop once
+    /// the lock is let go.
+    pub(crate) fn remove(&mut self, key: &mut Option<usize>) -> Option<std::task::Waker> {
+        let index = key.take()?;
+        self.free.push(index);
+        self.slots[index].take()
     }
 
     /// Takes every registered waker, to wake them once the lock is released.

@@ -158,7 +158,8 @@ impl Future for TokenCancelled {
 impl Drop for TokenCancelled {
     fn drop(&mut self) {
         if self.key.is_some() {
-            lock(&self.inner.waiters).remove(&mut self.key);
+            let waker = lock(&self.inner.waiters).remove(&mut self.key);
+            drop(waker); // with no lock held
         }
     }
 }

@@ -98,46 +98,53 @@ mod imp {
         IDS.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A nursery's span, made at its first poll.
+    /// A nursery's span, made at its first use. Kept in the nursery beside
+    /// its state, not in it: events and spans are made with no lock of the
+    /// nursery held, so a subscriber may call back into it.
     pub(crate) struct NurseryTrace {
         name: Option<&'static str>,
-        span: Option<(tracing::Span, u64)>,
+        span: std::sync::OnceLock<(tracing::Span, u64)>,
     }
 
     impl NurseryTrace {
         pub(crate) fn new(name: Option<&'static str>) -> Self {
-            NurseryTrace { name, span: None }
+            NurseryTrace {
+                name,
+                span: std::sync::OnceLock::new(),
+            }
         }
 
         /// The span, made on first use (its parent is the current span).
-        pub(crate) fn span(&mut self) -> &tracing::Span {
-            let name = self.name;
-            &self
-                .span
-                .get_or_insert_with(|| {
-                    let id = next_id();
-                    let span = tracing::info_span!("nursery", name = name.unwrap_or("scope"), id);
-                    (span, id)
-                })
-                .0
+        /// Made outside the cell, then set: a subscriber that spawns into
+        /// the nursery from its `new_span` makes a span of its own, and the
+        /// first one set wins (never a re-entrant `get_or_init`).
+        pub(crate) fn span(&self) -> &tracing::Span {
+            if let Some((span, _)) = self.span.get() {
+                return span;
+            }
+            let id = next_id();
+            let name = self.name.unwrap_or("scope");
+            let span = tracing::info_span!("nursery", name, id);
+            let _ = self.span.set((span, id));
+            &self.span.get().expect("set above").0
         }
 
         fn id(&self) -> u64 {
-            self.span.as_ref().map_or(0, |(_, id)| *id)
+            self.span.get().map_or(0, |(_, id)| *id)
         }
 
-        pub(crate) fn cancelled(&mut self, reason: Reason) {
+        pub(crate) fn cancelled(&self, reason: Reason) {
             let span = self.span();
             tracing::info!(parent: span, %reason, "nursery cancelled");
         }
 
-        pub(crate) fn failed(&mut self, failures: usize) {
+        pub(crate) fn failed(&self, failures: usize) {
             let span = self.span();
             tracing::warn!(parent: span, failures, "nursery failed");
         }
 
         /// Dropped from outside with failures it never got to return.
-        pub(crate) fn dropped_with_failures(&mut self, failures: usize) {
+        pub(crate) fn dropped_with_failures(&self, failures: usize) {
             let span = self.span();
             tracing::warn!(
                 parent: span,
@@ -146,18 +153,14 @@ mod imp {
             );
         }
 
-        pub(crate) fn body_panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
+        pub(crate) fn body_panicked(&self, payload: &(dyn std::any::Any + Send)) {
             let span = self.span();
             tracing::error!(parent: span, panic = panic_message(payload), "body panicked");
         }
 
         /// Wraps a child in its span (the one `child_span` made for it, for
         /// a parallel child's stand-in).
-        pub(crate) fn child<F: Future, E>(
-            &mut self,
-            fut: F,
-            options: &mut Options,
-        ) -> Traced<F, E> {
+        pub(crate) fn child<F: Future, E>(&self, fut: F, options: &mut Options) -> Traced<F, E> {
             let span = match options.span.take() {
                 Some(span) => span,
                 None => self.child_span(
@@ -177,7 +180,7 @@ mod imp {
         /// A parallel child's span: its runtime task runs in it, and so does
         /// its stand-in in the nursery (given `options`).
         pub(crate) fn parallel<F>(
-            &mut self,
+            &self,
             fut: F,
             options: &mut Options,
         ) -> tracing::instrument::Instrumented<F> {
@@ -187,16 +190,13 @@ mod imp {
         }
 
         fn child_span(
-            &mut self,
+            &self,
             name: Option<&Cow<'static, str>>,
             label: Option<&'static str>,
             parallel: bool,
         ) -> tracing::Span {
-            let nursery_id = {
-                self.span();
-                self.id()
-            };
-            let parent = &self.span.as_ref().expect("made above").0;
+            let parent = self.span();
+            let nursery_id = self.id();
             // Formatted only if a subscriber wants the span: no allocation
             // otherwise.
             let label = Label { name, label };
@@ -304,20 +304,20 @@ mod imp {
             NurseryTrace
         }
         #[inline]
-        pub(crate) fn cancelled(&mut self, _: Reason) {}
+        pub(crate) fn cancelled(&self, _: Reason) {}
         #[inline]
-        pub(crate) fn failed(&mut self, _: usize) {}
+        pub(crate) fn failed(&self, _: usize) {}
         #[inline]
-        pub(crate) fn dropped_with_failures(&mut self, _: usize) {}
+        pub(crate) fn dropped_with_failures(&self, _: usize) {}
         #[inline]
-        pub(crate) fn body_panicked(&mut self, _: &(dyn std::any::Any + Send)) {}
+        pub(crate) fn body_panicked(&self, _: &(dyn std::any::Any + Send)) {}
         #[inline]
         #[allow(clippy::extra_unused_type_parameters)] // used with the feature
-        pub(crate) fn child<F: Future, E>(&mut self, fut: F, _: &mut Options) -> F {
+        pub(crate) fn child<F: Future, E>(&self, fut: F, _: &mut Options) -> F {
             fut
         }
         #[inline]
-        pub(crate) fn parallel<F>(&mut self, fut: F, _: &mut Options) -> F {
+        pub(crate) fn parallel<F>(&self, fut: F, _: &mut Options) -> F {
             fut
         }
     }

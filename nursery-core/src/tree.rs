@@ -49,10 +49,32 @@ impl ChildInfo {
     }
 }
 
-/// A nursery's place in the list, kept in its state.
+/// A nursery's place in the list: a field of the nursery itself, so that
+/// the entry leaves the list when the nursery is dropped, whatever became
+/// of its driver (forgotten, say) — before the nursery's memory goes.
 #[derive(Debug, Default)]
 pub(crate) struct Registration {
-    pub(crate) key: Option<usize>,
+    key: std::sync::OnceLock<usize>,
+}
+
+impl Registration {
+    /// Its key in the list, once its driver registered it.
+    pub(crate) fn key(&self) -> Option<usize> {
+        self.key.get().copied()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(&key) = self.key.get() {
+            deregister(key);
+        }
+    }
+}
+
+/// The clock a nursery's children's ages are read on, kept in its state.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
     born: Option<Instant>,
     /// Milliseconds since it registered, as of the last spawn.
     now_ms: u32,
@@ -60,7 +82,7 @@ pub(crate) struct Registration {
     stale: bool,
 }
 
-impl Registration {
+impl Clock {
     /// Called at every step of the driver: children spawned from here on
     /// need the clock read again.
     #[inline]
@@ -131,12 +153,15 @@ static LIST: Mutex<List> = Mutex::new(List {
     free: Vec::new(),
 });
 
-/// Adds `nursery` to the list; its key.
+/// Adds `nursery` to the list, once (its driver is the only caller, and a
+/// nursery has one driver); gives its birth.
 ///
-/// Called at the first step of its driver, with no lock of the nursery held
+/// Called at the first poll of its driver, with no lock of the nursery held
 /// (`task_tree` takes the list's lock, then nurseries' locks: never the
-/// other way round).
-pub(crate) fn register<E, K: Kind>(nursery: &Nursery<'_, E, K>) -> (usize, Instant) {
+/// other way round). The nursery is pinned: its memory stays where it is
+/// until it is dropped, and its drop takes the entry out first.
+pub(crate) fn register<E, K: Kind>(nursery: std::pin::Pin<&Nursery<'_, E, K>>) -> Instant {
+    let nursery = nursery.get_ref();
     let born = crate::timer::now();
     let entry = Entry {
         nursery: std::ptr::from_ref(nursery).cast(),
@@ -158,19 +183,23 @@ pub(crate) fn register<E, K: Kind>(nursery: &Nursery<'_, E, K>) -> (usize, Insta
             list.entries.len() - 1
         }
     };
-    (key, born)
+    drop(list);
+    if nursery.tree().key.set(key).is_err() {
+        unreachable!("a nursery is registered by its one driver, once");
+    }
+    born
 }
 
-impl Registration {
-    pub(crate) fn set(&mut self, key: usize, born: Instant) {
-        self.key = Some(key);
+impl Clock {
+    pub(crate) fn set(&mut self, born: Instant) {
         self.born = Some(born);
     }
 }
 
 /// Takes the nursery out of the list: from here on nothing reads it. Called
-/// first thing when its driver is dropped, with no lock of the nursery held.
-pub(crate) fn deregister(key: usize) {
+/// when the nursery is dropped (its [`Registration`] goes first), with no
+/// lock of the nursery held.
+fn deregister(key: usize) {
     let mut list = lock(&LIST);
     list.entries[key] = None;
     list.free.push(key);
@@ -181,12 +210,12 @@ pub(crate) fn deregister(key: usize) {
 /// # Safety
 ///
 /// `ptr` is an entry's pointer, read under the list's lock. It is valid:
-/// the nursery registered from inside its driver's first poll, so it lives
-/// in a pinned future (the `async fn` or `scope!` frame that owns it), whose
-/// memory is not reused before it is dropped (`Pin`'s drop guarantee, which
-/// also covers a future that is leaked); and when that frame drops, the
-/// driver (which borrows the nursery, so goes first) takes the entry out,
-/// under the list's lock, before anything else. Only the nursery's mutex is
+/// the nursery was pinned when it registered (the driver takes it as
+/// `Pin<&Nursery>`), so its memory is neither moved nor reused before it is
+/// dropped (`Pin`'s drop guarantee, which also covers a nursery that is
+/// leaked); and the first thing its drop does is take the entry out (its
+/// `Registration` field is declared first), under the list's lock — whatever
+/// became of its driver, which may have been forgotten. Only the nursery's mutex is
 /// used, and through it only data that is itself thread-safe (phases,
 /// counts, names, flags read atomically from children's headers): never a
 /// child's future, output or error — so reading from another thread is

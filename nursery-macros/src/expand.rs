@@ -107,25 +107,26 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     let fn_name = func.sig.ident.to_string();
     let run = match shape {
         Shape::Errors => quote! {
-            ::nursery::__private::run_errors(#handle, #body, #on_cancel).await
+            ::nursery::__private::run_errors(#scope, #body, #on_cancel).await
         },
         Shape::Result => {
             let convert = quote_spanned!(ret_span=> ::nursery::__private::into_fn_error(errors));
             quote! {
-                match ::nursery::__private::run_result(#handle, #body, #on_cancel).await {
+                match ::nursery::__private::run_result(#scope, #body, #on_cancel).await {
                     ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
                     ::core::result::Result::Err(errors) => ::core::result::Result::Err(#convert),
                 }
             }
         }
         Shape::Value => quote! {
-            ::nursery::__private::run_value(#handle, #body, #on_cancel).await
+            ::nursery::__private::run_value(#scope, #body, #on_cancel).await
         },
     };
     let block = quote! {
         {
-            let #scope = ::nursery::__private::Nursery::<#error_ty, #kind>::named(#fn_name);
-            let #handle = ::nursery::__private::handle(&#scope);
+            let #scope = ::core::pin::pin!(::nursery::__private::Nursery::<#error_ty, #kind>::named(#fn_name));
+            let #scope = #scope.into_ref();
+            let #handle = ::nursery::__private::handle(#scope);
             #user_handle
             #grace
             #timeout

@@ -96,12 +96,13 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     };
     quote! {
         async {
-            let #scope = ::nursery::__private::Nursery::<_, #kind>::new();
-            let #inner = ::nursery::__private::handle(&#scope);
+            let #scope = ::core::pin::pin!(::nursery::__private::Nursery::<_, #kind>::new());
+            let #scope = #scope.into_ref();
+            let #inner = ::nursery::__private::handle(#scope);
             #bind
             let #body_ident = #body;
             let #cancel = ::nursery::__private::cancel_value_for(&#body_ident);
-            ::nursery::__private::run_errors(#inner, #body_ident, move || {
+            ::nursery::__private::run_errors(#scope, #body_ident, move || {
                 #[allow(unused_imports)]
                 use ::nursery::__private::NoCancelValue as _;
                 #cancel.__nursery_cancel_value()
