@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use nursery::{CancelScope, Errors, nursery, scope, spawn, start};
+use std::future::Future;
 use std::future::pending;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -335,4 +336,41 @@ async fn outer_value() -> Result<u32, Errors<&'static str>> {
 #[test]
 fn a_nested_nursery_childs_value_is_its_handles_value() {
     assert_eq!(must_finish(outer_value()).unwrap(), 2);
+}
+
+// ---- a dropped nursery counts as cancelled for whoever watches it ----
+
+#[test]
+fn the_token_of_a_nursery_whose_future_is_dropped_reports_cancelled() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut fut = Box::pin(scope!(|n| async move {
+        tx.send(n.cancel_token()).unwrap();
+        n.spawn(pending::<Result<(), &'static str>>());
+        pending::<()>().await;
+        Ok::<_, Errors<&'static str>>(())
+    }));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let token = rx.recv().unwrap();
+    let waker = std::sync::Arc::new(WokenFlag::default());
+    let as_waker = std::task::Waker::from(waker.clone());
+    let mut watch = Box::pin(token.cancelled());
+    let mut cx = std::task::Context::from_waker(&as_waker);
+    assert!(watch.as_mut().poll(&mut cx).is_pending());
+    assert!(!token.is_cancelled());
+    drop(fut); // dropped from outside: its children go with it
+    assert!(token.is_cancelled());
+    assert!(
+        waker.0.load(std::sync::atomic::Ordering::SeqCst),
+        "its waiter was woken"
+    );
+    assert!(watch.as_mut().poll(&mut cx).is_ready());
+}
+
+#[derive(Default)]
+struct WokenFlag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for WokenFlag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
