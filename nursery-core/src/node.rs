@@ -105,10 +105,15 @@ struct VTable {
 unsafe impl Sync for VTable {}
 
 #[repr(C)]
-struct Node<F: Future> {
+struct Node<F, O> {
     header: Header,
-    stage: UnsafeCell<Stage<F, F::Output>>,
+    stage: UnsafeCell<Stage<F, O>>,
 }
+
+/// A child's node: its future, then its success value (a failure is never
+/// kept in the node: the driver takes it as the child ends, so the stage
+/// holds no error type and dropping it is as cheap as the value is).
+type ChildNode<F, E> = Node<Ended<F, E>, OkOf<F, E>>;
 
 enum Stage<F, O> {
     Running(F),
@@ -116,23 +121,48 @@ enum Stage<F, O> {
     Empty,
 }
 
-/// The type of `VTable::poll` for a nursery whose error type is `E`: the
-/// poll, and the panic of the future's `Drop` when it ended.
-type PollFn<E> =
-    unsafe fn(NonNull<Header>, &mut Context<'_>) -> (Poll<Result<(), Failed<E>>>, Option<Payload>);
+/// The type of `VTable::poll` for a nursery whose error type is `E`:
+/// `Ready` once the child ended; how it ended badly, if it did, in the
+/// [`Aftermath`] (written only then, so the common result stays small).
+type PollFn<E> = unsafe fn(NonNull<Header>, &mut Context<'_>, &mut Aftermath<E>) -> Poll<()>;
 
 /// A panic's payload.
 pub(crate) type Payload = Box<dyn std::any::Any + Send>;
 
 /// What one poll of a child did.
-pub(crate) struct Polled<E> {
-    /// `Ready` once the child ended: its future is gone by then.
-    pub(crate) poll: Poll<Result<(), Failed<E>>>,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polled {
+    /// The child ended: its future is gone.
+    pub(crate) ended: bool,
     /// The child was woken again during the poll (it yielded).
     pub(crate) woken_again: bool,
-    /// The child ended and its future's `Drop` (or its unawaited output's)
-    /// panicked: it is marked complete all the same, and this is its panic.
+}
+
+/// How a child that ended in a poll ended badly: written by the poll only
+/// then, and emptied by the driver before the next poll.
+pub(crate) struct Aftermath<E> {
+    /// Its failure (the future is gone, no output is kept).
+    pub(crate) failure: Option<Failed<E>>,
+    /// The panic of its future's `Drop` (or its unawaited output's): it is
+    /// marked complete all the same.
     pub(crate) drop_panic: Option<Payload>,
+}
+
+impl<E> Default for Aftermath<E> {
+    fn default() -> Self {
+        Aftermath {
+            failure: None,
+            drop_panic: None,
+        }
+    }
+}
+
+impl<E> Aftermath<E> {
+    /// Nothing was written: the child that ended succeeded.
+    #[inline]
+    pub(crate) fn is_clear(&self) -> bool {
+        self.failure.is_none() && self.drop_panic.is_none()
+    }
 }
 
 /// A child's success type: `<F::Output as Outcome<E>>::Ok`.
@@ -157,7 +187,7 @@ impl NodeRef {
         F: Future,
         F::Output: Outcome<E>,
     {
-        let node = Box::new(Node::<Ended<F, E>> {
+        let node = Box::new(ChildNode::<F, E> {
             header: Header {
                 state: AtomicU32::new((2 * REF) | HANDLE | QUEUED | flags),
                 index,
@@ -249,7 +279,7 @@ impl Lent {
     /// The registry slot this was lent from still holds the node (1), the
     /// caller is the nursery's driver (2), and `E` is the error type of the
     /// nursery whose registry lent it (the erased poll function's type).
-    pub(crate) unsafe fn poll<E>(self) -> Polled<E> {
+    pub(crate) unsafe fn poll<E>(self, aftermath: &mut Aftermath<E>) -> Polled {
         // SAFETY: the slot's reference keeps the header alive (caller).
         let header = unsafe { self.ptr.as_ref() };
         // No longer queued: a wake from now on, even during this poll,
@@ -273,11 +303,10 @@ impl Lent {
         let poll: PollFn<E> =
             unsafe { std::mem::transmute::<*const (), PollFn<E>>(header.vtable.poll) };
         // SAFETY: driver-only access to the stage (2, caller).
-        let (poll, drop_panic) = unsafe { poll(self.ptr, &mut cx) };
+        let poll = unsafe { poll(self.ptr, &mut cx, aftermath) };
         Polled {
-            poll,
+            ended: poll.is_ready(),
             woken_again: header.state.load(Ordering::Relaxed) & QUEUED != 0,
-            drop_panic,
         }
     }
 }
@@ -458,13 +487,13 @@ where
 ///
 /// # Safety
 /// `ptr` is a live `Node<Ended<F, E>>`.
-unsafe fn node<'a, F, E>(ptr: NonNull<Header>) -> &'a Node<Ended<F, E>>
+unsafe fn node<'a, F, E>(ptr: NonNull<Header>) -> &'a ChildNode<F, E>
 where
     F: Future,
     F::Output: Outcome<E>,
 {
     // SAFETY: as the caller guarantees.
-    unsafe { ptr.cast::<Node<Ended<F, E>>>().as_ref() }
+    unsafe { ptr.cast::<ChildNode<F, E>>().as_ref() }
 }
 
 /// # Safety
@@ -472,45 +501,74 @@ where
 unsafe fn poll_node<F, E>(
     ptr: NonNull<Header>,
     cx: &mut Context<'_>,
-) -> (Poll<Result<(), Failed<E>>>, Option<Payload>)
+    aftermath: &mut Aftermath<E>,
+) -> Poll<()>
 where
     F: Future,
     F::Output: Outcome<E>,
 {
     // SAFETY: the caller guarantees the type.
     let node = unsafe { node::<F, E>(ptr) };
-    let (ended, mut drop_panic) = node.stage.with_mut(|stage| {
+    let out = node.stage.with_mut(|stage| {
         // SAFETY: exclusive access to the stage (2).
-        let stage = unsafe { &mut *stage };
-        let Stage::Running(fut) = stage else {
-            return (Poll::Pending, None); // a stale wake of an ended child
+        let Stage::Running(fut) = (unsafe { &mut *stage }) else {
+            return Poll::Pending; // a stale wake of an ended child
         };
         // SAFETY: the node never moves (a leaked `Box`), so the future stays
         // pinned in place until it is dropped in place.
-        let Poll::Ready(out) = unsafe { Pin::new_unchecked(fut) }.poll(cx) else {
-            return (Poll::Pending, None);
-        };
-        let (next, ended) = match out {
-            Ok(value) => (Stage::Done(Ok(value)), Ok(())),
-            Err(error) => (Stage::Empty, Err(error)),
-        };
+        unsafe { Pin::new_unchecked(fut) }.poll(cx)
+    });
+    let Poll::Ready(out) = out else {
+        return Poll::Pending;
+    };
+    // SAFETY: as ours.
+    unsafe { end::<F, E>(ptr, out, aftermath) };
+    Poll::Ready(())
+}
+
+/// A child's poll returned `Ready(out)`: drops its future, keeps its value
+/// (or writes its failure), completes it. Out of line, so that the poll's
+/// common path (`Pending`) stays small.
+///
+/// # Safety
+/// As [`poll_node`].
+#[inline(never)]
+unsafe fn end<F, E>(
+    ptr: NonNull<Header>,
+    out: Result<OkOf<F, E>, Failed<E>>,
+    aftermath: &mut Aftermath<E>,
+) where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: the caller guarantees the type.
+    let node = unsafe { node::<F, E>(ptr) };
+    let next = match out {
+        Ok(value) => Stage::Done(value),
+        Err(error) => {
+            aftermath.failure = Some(error);
+            Stage::Empty
+        }
+    };
+    node.stage.with_mut(|stage| {
+        // SAFETY: exclusive access to the stage (2).
+        let stage = unsafe { &mut *stage };
         // The future is dropped in place by the assignment; if its `Drop`
         // panics, the assignment still writes `next` while unwinding, so the
         // stage is consistent and the child is completed below all the same.
-        let dropped = catch_unwind(AssertUnwindSafe(|| *stage = next)).err();
-        (Poll::Ready(ended), dropped)
-    });
-    if ended.is_ready() {
-        // SAFETY: called only when no handle is left: the output is ours
-        // to drop (3). A panic in its `Drop` comes after the first.
-        let completed = catch_unwind(AssertUnwindSafe(|| {
-            complete(&node.header, || unsafe { drop_output::<F, E>(ptr) })
-        }));
-        if let Err(payload) = completed {
-            drop_panic.get_or_insert(payload);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *stage = next)) {
+            aftermath.drop_panic = Some(payload);
         }
+    });
+    // SAFETY: called only when no handle is left: the output is ours to
+    // drop (3). A panic in its `Drop` (or in the handle's waker) comes after
+    // the first.
+    let completed = catch_unwind(AssertUnwindSafe(|| {
+        complete(&node.header, || unsafe { drop_output::<F, E>(ptr) })
+    }));
+    if let Err(payload) = completed {
+        aftermath.drop_panic.get_or_insert(payload);
     }
-    (ended, drop_panic)
 }
 
 /// Marks the child complete and wakes its task handle (3, 4); if no handle
@@ -574,7 +632,7 @@ where
         .stage
         .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Empty) });
     *out = match stage {
-        Stage::Done(Ok(value)) => Some(value),
+        Stage::Done(value) => Some(value),
         _ => None,
     };
 }
@@ -602,7 +660,7 @@ where
 {
     // SAFETY: the node was made by `Box::new` in `NodeRef::new` with this
     // type, and nobody can reach it any more.
-    let node = unsafe { Box::from_raw(ptr.cast::<Node<Ended<F, E>>>().as_ptr()) };
+    let node = unsafe { Box::from_raw(ptr.cast::<ChildNode<F, E>>().as_ptr()) };
     // SAFETY: we own the node.
     let empty = node
         .stage
@@ -837,9 +895,13 @@ mod loom_tests {
         let (lent, _) = slot.lend().expect("the slot holds the child");
         // SAFETY: the slot holds the node for the whole call, and this thread
         // is the only driver.
-        unsafe { lent.poll::<u8>() }
-            .poll
-            .map(|r| r.map_err(|_| 0u8))
+        let mut aftermath = Aftermath::default();
+        let polled = unsafe { lent.poll::<u8>(&mut aftermath) };
+        match (polled.ended, aftermath.failure) {
+            (false, _) => Poll::Pending,
+            (true, None) => Poll::Ready(Ok(())),
+            (true, Some(_)) => Poll::Ready(Err(0)),
+        }
     }
 
     /// The driver completes a child (and the registry frees its slot) while

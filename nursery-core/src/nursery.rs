@@ -207,6 +207,16 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         }
     }
 
+    /// The state, locked, for the hot paths that never leave work
+    /// [`After`] the lock (they cancel nothing and wake no one's waker):
+    /// spawning, lending a batch, freeing children that ended. A plain
+    /// guard: what it would have left undone is checked in debug builds
+    /// ([`QuietState`]).
+    #[inline]
+    pub(crate) fn quiet_state(&self) -> QuietState<'_, E, K> {
+        QuietState(lock(&self.state))
+    }
+
     /// Its entry in the task tree.
     #[cfg(feature = "task-tree")]
     pub(crate) fn tree(&self) -> &crate::tree::Registration {
@@ -467,7 +477,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         // Its span is made with no lock held (a subscriber may call back).
         let mut options = options;
         let fut = self.trace.child::<F, E>(fut, &mut options);
-        let mut state = self.state();
+        let mut state = self.quiet_state();
         match state.admission(&options) {
             Admission::Closed => return Err(Closed),
             Admission::DropUnpolled => {
@@ -481,9 +491,14 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         {
             options.born_ms = state.tree.birth();
         }
-        let (joiner, wake) = state.children.insert(options, |shared, index, flags| {
+        let joiner = state.children.insert(options, |shared, index, flags| {
             NodeRef::new::<_, E>(fut, shared, index, flags)
         });
+        // Outside the driver's step, the nursery's task is woken to poll it.
+        let wake = match state.children.in_step {
+            true => None,
+            false => state.children.shared().cloned(),
+        };
         drop(state);
         if let Some(shared) = wake {
             shared.wake_parent(); // with no lock held: the waker is the runtime's
@@ -534,8 +549,8 @@ impl<E, K: Kind> State<E, K> {
             self.cancel_backlog = self.children.queued();
             // Reported and woken once the lock is let go.
             self.after.cancelled = Some(reason);
-            self.after.wakers.extend(self.cancel_waiters.take_all());
-            self.after.token = self.token.clone();
+            let waiters = self.cancel_waiters.take_all();
+            self.after.wake(waiters, self.token.clone());
         }
     }
 }
@@ -546,6 +561,8 @@ impl<E, K: Kind> State<E, K> {
 /// the task tree, cancel, spawn).
 #[derive(Default)]
 pub(crate) struct After {
+    /// Something below is left to do: the one check on every unlock.
+    pending: bool,
     /// The nursery was cancelled, for this reason: report it.
     cancelled: Option<Reason>,
     /// Wakers of `cancelled()` futures, to wake.
@@ -555,8 +572,15 @@ pub(crate) struct After {
 }
 
 impl After {
-    fn is_empty(&self) -> bool {
-        self.cancelled.is_none() && self.wakers.is_empty() && self.token.is_none()
+    /// Wakes `wakers` and marks `token` cancelled once the lock is let go.
+    pub(crate) fn wake(
+        &mut self,
+        wakers: Vec<Waker>,
+        token: Option<std::sync::Arc<crate::token::Inner>>,
+    ) {
+        self.pending = true;
+        self.wakers.extend(wakers);
+        self.token = token;
     }
 
     fn run(self, trace: &crate::trace::NurseryTrace) {
@@ -567,6 +591,36 @@ impl After {
             token.mark_cancelled();
         }
         self.wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// The nursery's state, locked by [`Nursery::quiet_state`]: nothing may be
+/// left [`After`] it (a debug assertion says so when it is let go).
+pub(crate) struct QuietState<'a, E, K: Kind>(std::sync::MutexGuard<'a, State<E, K>>);
+
+impl<E, K: Kind> std::ops::Deref for QuietState<'_, E, K> {
+    type Target = State<E, K>;
+
+    #[inline]
+    fn deref(&self) -> &State<E, K> {
+        &self.0
+    }
+}
+
+impl<E, K: Kind> std::ops::DerefMut for QuietState<'_, E, K> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<E, K> {
+        &mut self.0
+    }
+}
+
+impl<E, K: Kind> Drop for QuietState<'_, E, K> {
+    #[inline]
+    fn drop(&mut self) {
+        debug_assert!(
+            !self.0.after.pending,
+            "a quiet path of the nursery left callbacks to run: use `state()`"
+        );
     }
 }
 
@@ -596,15 +650,22 @@ impl<E, K: Kind> std::ops::DerefMut for StateGuard<'_, '_, E, K> {
 impl<E, K: Kind> Drop for StateGuard<'_, '_, E, K> {
     #[inline]
     fn drop(&mut self) {
-        let Some(mut guard) = self.guard.take() else {
-            return;
-        };
-        if guard.after.is_empty() {
-            return;
+        if self.guard.as_ref().is_some_and(|state| state.after.pending) {
+            self.run_after();
         }
-        let after = std::mem::take(&mut guard.after);
-        drop(guard);
-        after.run(&self.nursery.trace);
+    }
+}
+
+impl<E, K: Kind> StateGuard<'_, '_, E, K> {
+    /// Lets go of the lock, then does what was left to do.
+    #[cold]
+    #[inline(never)]
+    fn run_after(&mut self) {
+        if let Some(mut state) = self.guard.take() {
+            let after = std::mem::take(&mut state.after);
+            drop(state);
+            after.run(&self.nursery.trace);
+        }
     }
 }
 

@@ -201,14 +201,15 @@ impl Registry {
     }
 
     /// Adds a child, made by `make(shared, index, flags)` already queued.
-    /// Gives back the wake queue when the nursery's task must be woken
-    /// (outside the driver's step): the caller wakes it once it has let go
-    /// of the nursery's lock, since the waker is the runtime's code.
+    /// Outside the driver's step (`!in_step`) the nursery's task must then
+    /// be woken: the caller does so once it has let go of the nursery's
+    /// lock, since the waker is the runtime's code.
+    #[inline]
     pub(crate) fn insert<R>(
         &mut self,
         options: Options,
         make: impl FnOnce(Arc<Shared>, u32, u32) -> (NodeRef, R),
-    ) -> (R, Option<Arc<Shared>>) {
+    ) -> R {
         let shared = self.shared.get_or_insert_with(Default::default);
         let index = if self.free == NONE {
             self.slots.len()
@@ -221,7 +222,6 @@ impl Registry {
             .expect("a nursery holds fewer than 2^32 - 1 children at once");
         let (node, rest) = make(Arc::clone(shared), slot, options.flags());
         self.fresh.push_back(slot);
-        let wake = (!self.in_step).then(|| Arc::clone(shared));
         if index == self.slots.len() {
             self.slots.push(Slot::occupied(node));
         } else {
@@ -250,7 +250,7 @@ impl Registry {
         if let Some(name) = options.name {
             self.names.insert(index, name);
         }
-        (rest, wake)
+        rest
     }
 
     /// Every child alive: its slot, flags, name and tree information.

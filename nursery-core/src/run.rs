@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use crate::errors::Errors;
 use crate::kind::Kind;
 
-use crate::node::{BACKGROUND, Lent, NodeRef, Payload, Polled, SHIELD};
+use crate::node::{Aftermath, BACKGROUND, Lent, NodeRef, Payload, Polled, SHIELD};
 use crate::nursery::{Nursery, Phase};
 use crate::registry::{BATCH, BodyWake, Shared};
 use crate::runtime::budget_left;
@@ -372,7 +372,7 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
     let mut ready = [0u32; BATCH];
     let mut nodes: [Option<(Lent, u32)>; BATCH] = [None; BATCH];
     let count = {
-        let mut state = nursery.state();
+        let mut state = nursery.quiet_state();
         // While cancelling, only the backlog of children that were
         // queued at the cancel still gets polled.
         let limit = if state.phase == Phase::Cancelling {
@@ -393,6 +393,7 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
     let mut ended_count = 0;
     let mut stopped = false;
     let mut yielded = false;
+    let mut aftermath = Aftermath::<E>::default();
     for i in 0..count {
         let Some((node, flags)) = nodes[i] else {
             continue; // a stale wake of a child that is gone
@@ -413,54 +414,37 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
         // path below that removes a child ends the batch. `E` is this
         // nursery's error type, and the registry is this nursery's.
         #[allow(unsafe_code)]
-        let polled = catch_unwind(AssertUnwindSafe(|| unsafe { node.poll::<E>() }));
-        // The child's error, and the first panic of its poll or its drop.
-        let (error, panic) = match polled {
+        let polled = catch_unwind(AssertUnwindSafe(|| unsafe {
+            node.poll::<E>(&mut aftermath)
+        }));
+        match polled {
             Ok(Polled {
-                poll: Poll::Pending,
+                ended: false,
                 woken_again,
-                ..
             }) => {
                 yielded |= woken_again;
                 continue;
             }
-            Ok(Polled {
-                poll: Poll::Ready(Ok(())),
-                drop_panic: None,
-                ..
-            }) => {
+            Ok(Polled { ended: true, .. }) if aftermath.is_clear() => {
                 ended[ended_count] = ready[i];
                 ended_count += 1;
                 continue;
             }
-            Ok(Polled {
-                poll: Poll::Ready(ended),
-                drop_panic,
-                ..
-            }) => (ended.err(), drop_panic),
-            // Shielded code unwound out of a wait that can never end: the
-            // child ends as a cancelled one does.
-            Err(payload) if payload.is::<Interrupted>() => (None, None),
-            Err(payload) => (None, Some(payload)),
-        };
-        // A failure or a panic ends the step. The rest is requeued before
-        // it cancels, so it counts among the children queued at the
-        // cancel; the slots of the children that ended are freed now.
-        requeue(nursery, shared, &ready[i + 1..count]);
+            _ => {}
+        }
+        // A failure or a panic ends the step (out of line: the loop above
+        // is the hot path).
         ended[ended_count] = ready[i];
-        let (node, name) = remove_ended(nursery, &ended[..=ended_count]);
+        ended_badly(
+            nursery,
+            shared,
+            &ready[i + 1..count],
+            &ended[..=ended_count],
+            polled.err(),
+            &mut aftermath,
+            body_done,
+        );
         ended_count = 0;
-        if let Some(payload) = panic {
-            nursery.panicked(payload);
-        }
-        if let Some(error) = error {
-            nursery.fail(error, name);
-        }
-        // A child whose poll panicked still has its future: dropped now,
-        // with no lock held; a panic of its `Drop` comes second.
-        drop_child(nursery, &node);
-        drop(node);
-        nursery.end_background_if_done(body_done);
         stopped = true;
         break;
     }
@@ -473,6 +457,47 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
         polled: count,
         stopped: stopped || yielded,
     }
+}
+
+/// The last of `ended` ended with a failure or a panic (`panic`: of its
+/// poll; its `aftermath`: its failure, a panic of its `Drop`): the rest of
+/// the batch (`rest`) is requeued before it cancels, so it counts among the
+/// children queued at the cancel; the slots of the children that ended are
+/// freed now.
+#[cold]
+#[inline(never)]
+fn ended_badly<E, K: Kind>(
+    nursery: &Nursery<'_, E, K>,
+    shared: &Shared,
+    rest: &[u32],
+    ended: &[u32],
+    panic: Option<Payload>,
+    aftermath: &mut Aftermath<E>,
+    body_done: bool,
+) {
+    // The child's error, and the first panic of its poll or its drop.
+    let error = aftermath.failure.take();
+    let drop_panic = aftermath.drop_panic.take();
+    let panic = match panic {
+        None => drop_panic,
+        // Shielded code unwound out of a wait that can never end: the
+        // child ends as a cancelled one does.
+        Some(payload) if payload.is::<Interrupted>() => drop_panic,
+        Some(payload) => Some(payload),
+    };
+    requeue(nursery, shared, rest);
+    let (node, name) = remove_ended(nursery, ended);
+    if let Some(payload) = panic {
+        nursery.panicked(payload);
+    }
+    if let Some(error) = error {
+        nursery.fail(error, name);
+    }
+    // A child whose poll panicked still has its future: dropped now, with
+    // no lock held; a panic of its `Drop` comes second.
+    drop_child(nursery, &node);
+    drop(node);
+    nursery.end_background_if_done(body_done);
 }
 
 /// Puts children taken for a batch but not polled back at the front of the
@@ -493,7 +518,7 @@ fn remove_ended<E, K: Kind>(
     ended: &[u32],
 ) -> (NodeRef, Option<std::borrow::Cow<'static, str>>) {
     let (last, rest) = ended.split_last().expect("at least one child ended");
-    let mut state = nursery.state();
+    let mut state = nursery.quiet_state();
     for &index in rest {
         // A node freed here drops only its header (its future and output
         // are gone already), so this may run under the lock.
@@ -661,9 +686,9 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
             // cancel token) sees it cancelled, if it did not end by itself.
             let mut state = self.0.state();
             if state.cancel_requested {
-                state.after.token = state.token.clone();
                 let waiters = state.cancel_waiters.take_all();
-                state.after.wakers.extend(waiters);
+                let token = state.token.clone();
+                state.after.wake(waiters, token);
             }
         }
         let errors = self.0.state().errors.take();
