@@ -250,6 +250,7 @@ fn innermost_nursery(guardians: &[Guardian]) -> Option<&Guardian> {
 /// Sets the child the innermost nursery driver (the caller) is about to
 /// poll, and whether it was spawned `shield`: one thread-local write of one
 /// word (the slot, and [`SHIELDED_CHILD`]).
+#[inline]
 pub(crate) fn set_slot(slot: u32, shielded: bool) {
     SLOT.set(u64::from(slot) | if shielded { SHIELDED_CHILD } else { 0 });
 }
