@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench compare` (all scenarios), or a filter such as
 //! `cargo bench --bench compare -- wake_all`. `scripts/bench-table` turns a
-//! run into the README's table of medians and ratios.
+//! run into the table of medians and ratios in docs/performance.md.
 
 use std::future::{Future, poll_fn};
 use std::hint::black_box;
@@ -290,7 +290,7 @@ async fn fu_wake_all(n: usize) -> usize {
 /// makes), polled in order once to arm it and, after the sends, once more to
 /// finish it, then dropped. No system can do less for `wake_all`: the
 /// growth of this body bounds what a flat cost per child can mean on the
-/// machine (README, "Performance"). Run under `unconstrained`, since it
+/// machine (docs/performance.md). Run under `unconstrained`, since it
 /// polls every child in one poll of its task.
 async fn bare_wake_all(n: usize) -> usize {
     let mut clock = PHASES.start();

@@ -1,5 +1,5 @@
 //! Tests aimed at the invariants of `nursery-core/src/node.rs`, the one
-//! module with `unsafe` code (run them under valgrind: see the README).
+//! module with `unsafe` code (run them under valgrind: see docs/contributing.md).
 //! Each names the invariant of that module's header it checks.
 
 mod common;

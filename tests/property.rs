@@ -553,7 +553,7 @@ fn check(
             prop_assert!(log.panics.lock().unwrap().is_empty(), "a panic was lost");
             // A failure must reach the top when every nursery on its way up
             // returned. One inside a nested nursery that was itself dropped
-            // by an outer cancellation is lost: the known gap (see README).
+            // by an outer cancellation is lost: the known gap (docs/departures.md).
             let returned = log.returned.lock().unwrap().clone();
             let parents = log.parents.lock().unwrap().clone();
             let reaches_top = |mut nid: usize| loop {

@@ -12,8 +12,8 @@
 //! thread makes glibc merge their chunks while they are still in cache;
 //! the later walk finds them merged already (2% and 2%). `wake_all` and
 //! `wake_chain` at 100 000 children run 11% and 10% faster; at 10 000, and
-//! in the other scenarios, nothing changes beyond the noise (README,
-//! "Performance"). The request is freed at once, and the chunks were going
+//! in the other scenarios, nothing changes beyond the noise
+//! (docs/performance.md). The request is freed at once, and the chunks were going
 //! to be merged anyway: no work is added, only moved to where it is cheap.
 //!
 //! Only on glibc targets; elsewhere this compiles to nothing. A program
