@@ -137,6 +137,16 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
 
+/// Where a nursery is in its life. The transitions, each a method of
+/// [`State`] (the driver's settlement applies them at the end of a step):
+///
+/// | from | when | to | method |
+/// | --- | --- | --- | --- |
+/// | `Running` | `cancel()`, a token, a failure, a panic, the deadline | `Cancelling` | `request_cancel` |
+/// | `Cancelling` | the children queued at the cancel were polled, with a grace period | `Grace` | `begin_grace` |
+/// | `Grace` | every child is gone, or the grace period ended | `Cancelling` | `end_grace` |
+/// | `Cancelling` | the children queued at the cancel were polled | `Cancelled` (unshielded children dropped) | `drop_cancelled` |
+/// | any | the body and every child are gone | `Closed` | the driver's `finish` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {
     Running,
@@ -538,6 +548,67 @@ impl<E, K: Kind> State<E, K> {
         match failed {
             Failed::One(error) => Errors::push(&mut self.errors, error, task, nursery),
             Failed::Many(errors) => Errors::extend(&mut self.errors, errors),
+        }
+    }
+
+    /// Cancelling → Grace: once the children queued at the cancel were
+    /// polled, with a grace period: children see `cancelled()` and may
+    /// clean up until it ends (the body is interrupted now). `None` past
+    /// what an `Instant` holds: then it ends only when every child has.
+    pub(crate) fn begin_grace(&mut self) {
+        let Some(grace) = self.grace else {
+            return;
+        };
+        if self.phase == Phase::Cancelling && self.cancel_backlog == 0 {
+            let timer = crate::timer::timer();
+            self.grace_sleep =
+                crate::timer::after(timer.now(), grace).map(|end| timer.sleep_until(end));
+            self.phase = Phase::Grace;
+            // (inside the step: the wakes only queue the children)
+            self.children.wake_all();
+        }
+    }
+
+    /// Grace → Cancelling: every child is gone, or the grace period ended;
+    /// what is left is dropped next.
+    pub(crate) fn end_grace(&mut self) {
+        self.grace_sleep = None;
+        self.phase = Phase::Cancelling;
+    }
+
+    /// Cancelling → Cancelled, once the children queued at the cancel were
+    /// polled: takes every unshielded child out into `dropped`, once; one
+    /// with a shielded section running inside (`shielded(slot)`) is
+    /// deferred and goes (on a later step) as soon as that section ends.
+    pub(crate) fn drop_cancelled(
+        &mut self,
+        shielded: &impl Fn(u32) -> bool,
+        dropped: &mut Vec<NodeRef>,
+    ) {
+        if self.phase == Phase::Cancelling && self.cancel_backlog == 0 {
+            self.phase = Phase::Cancelled;
+            let mut deferred = Vec::new();
+            self.children.drain(
+                |flags, slot| {
+                    let cancel = flags & crate::node::SHIELD == 0;
+                    if cancel && shielded(slot) {
+                        deferred.push(slot);
+                    }
+                    cancel && !shielded(slot)
+                },
+                dropped,
+            );
+            self.deferred = deferred;
+            self.children.wake_all();
+        } else if self.phase == Phase::Cancelled && !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            let (done, waiting): (Vec<u32>, Vec<u32>) =
+                deferred.into_iter().partition(|&slot| !shielded(slot));
+            self.deferred = waiting;
+            for slot in done {
+                self.children
+                    .drain_one(slot, |flags| flags & crate::node::SHIELD == 0, dropped);
+            }
         }
     }
 

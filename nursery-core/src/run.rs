@@ -12,7 +12,7 @@ use crate::errors::Errors;
 use crate::kind::Kind;
 
 use crate::node::{Aftermath, BACKGROUND, Lent, NodeRef, Payload, Polled, SHIELD};
-use crate::nursery::{Nursery, Phase};
+use crate::nursery::{Nursery, Phase, State, StateGuard};
 use crate::registry::{BATCH, BodyWake, Shared};
 use crate::runtime::budget_left;
 use crate::shield::{self, BODY, Guardian, Interrupted};
@@ -44,20 +44,12 @@ where
     // and drops every child still in it.
     let _teardown = Teardown(nursery);
     let mut body = pin!(Some(body));
-    let mut absorb = Some(absorb);
-    let mut value = None;
-    let mut body_waker = BodyWaker::default();
-    poll_fn(|cx| {
-        step(
-            nursery,
-            cx,
-            body.as_mut(),
-            &mut absorb,
-            &mut value,
-            &mut body_waker,
-        )
-    })
-    .await
+    let mut bs = BodyState {
+        absorb: Some(absorb),
+        value: None,
+        waker: BodyWaker::default(),
+    };
+    poll_fn(|cx| step(nursery, cx, body.as_mut(), &mut bs)).await
 }
 
 /// Takes the nursery for this driver, and enters it in the task tree.
@@ -114,188 +106,169 @@ impl BodyWaker {
     }
 }
 
+/// The body's side of the driver: its output's conversion, its value once
+/// it returned, and how it is woken.
+struct BodyState<A, T> {
+    absorb: Option<A>,
+    value: Option<T>,
+    waker: BodyWaker,
+}
+
+/// One poll of the nursery's task: the prologue (who to wake, a token's
+/// cancel), a round of the body and batches of children, then the
+/// settlement (the phase machine, drops, the end). See [`Phase`] for the
+/// transitions.
 fn step<E, K, B, T>(
     nursery: &Nursery<'_, E, K>,
     cx: &mut Context<'_>,
     mut body: Pin<&mut Option<B>>,
-    absorb: &mut Option<impl FnOnce(B::Output) -> Result<T, Errors<E>>>,
-    value: &mut Option<T>,
-    body_waker: &mut BodyWaker,
+    bs: &mut BodyState<impl FnOnce(B::Output) -> Result<T, Errors<E>>, T>,
 ) -> Poll<Ended<T, E>>
 where
     K: Kind,
     B: Future,
 {
-    // One lock for the prologue: who to wake, and where the children are.
     #[cfg(feature = "tracing")]
     let span = nursery.trace.span().clone();
-    #[cfg(feature = "task-tree")]
-    let tree_key = nursery.tree().key();
-    let (shared, cancelling, shields) = {
-        let mut state = nursery.state();
-        state.children.in_step = true;
-        #[cfg(feature = "task-tree")]
-        state.tree.tick();
-        if !state
-            .parent
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            state.parent = Some(cx.waker().clone());
-        }
-        if let Some(shields) = &state.shields {
-            shields.parent.register(cx.waker());
-        }
-        if let Some(token) = &state.token {
-            token.driver.register(cx.waker());
-            if token.requested() {
-                state.request_cancel(Reason::Token);
-            }
-        }
-        (
-            state.children.shared().cloned(),
-            state.phase >= Phase::Cancelling,
-            state.shields.clone(),
-        )
-    };
+    let start = prologue(nursery, cx);
     // The step runs in the nursery's span (prologue events name it as their
     // parent themselves).
     #[cfg(feature = "tracing")]
     let _entered = span.enter();
-    let shields_now = shields;
     let guardian = shield::nursery_guardian(
-        shields_now.clone(),
+        start.shields.clone(),
         #[cfg(feature = "task-tree")]
-        tree_key,
+        nursery.tree().key(),
     );
-    let shielded = |slot: u32| shields_now.as_ref().is_some_and(|s| s.active(slot));
-    let (shared, guardian) = shield::guarded(guardian, || {
-        // The body: polled when woken (the first two times, always), until it
-        // is done or dropped (when cancelled, only while a shielded section
-        // inside it runs).
-        if body.is_some() && (!cancelling || shielded(BODY)) {
-            let shared_of = || nursery.state().children.shared_or_init().clone();
-            if let Some(waker) = body_waker.due(shared_of, cx.waker()) {
-                poll_body(nursery, &waker, body.as_mut(), absorb, value);
+    let (shared, guardian) =
+        shield::guarded(guardian, || round(nursery, cx, body.as_mut(), bs, &start));
+    settle(nursery, cx, body, bs, guardian, shared)
+}
+
+/// What the prologue found.
+struct Start {
+    /// The children's wake queue, if any child was ever spawned.
+    shared: Option<Arc<Shared>>,
+    /// The nursery was cancelling when the step began.
+    cancelling: bool,
+    /// The counts of shielded sections, once one registered.
+    shields: Option<std::sync::Arc<shield::Shields>>,
+}
+
+/// One lock for the prologue: who to wake, a token's cancel, and where the
+/// children are.
+fn prologue<E, K: Kind>(nursery: &Nursery<'_, E, K>, cx: &Context<'_>) -> Start {
+    let mut state = nursery.state();
+    state.children.in_step = true;
+    #[cfg(feature = "task-tree")]
+    state.tree.tick();
+    if !state
+        .parent
+        .as_ref()
+        .is_some_and(|w| w.will_wake(cx.waker()))
+    {
+        state.parent = Some(cx.waker().clone());
+    }
+    if let Some(shields) = &state.shields {
+        shields.parent.register(cx.waker());
+    }
+    if let Some(token) = &state.token {
+        token.driver.register(cx.waker());
+        if token.requested() {
+            state.request_cancel(Reason::Token);
+        }
+    }
+    Start {
+        shared: state.children.shared().cloned(),
+        cancelling: state.phase >= Phase::Cancelling,
+        shields: state.shields.clone(),
+    }
+}
+
+/// The body (when due) and batches of children, with no lock held; gives
+/// the wake queue (made if the body spawned the first child).
+fn round<E, K, B, T>(
+    nursery: &Nursery<'_, E, K>,
+    cx: &mut Context<'_>,
+    mut body: Pin<&mut Option<B>>,
+    bs: &mut BodyState<impl FnOnce(B::Output) -> Result<T, Errors<E>>, T>,
+    start: &Start,
+) -> Option<Arc<Shared>>
+where
+    K: Kind,
+    B: Future,
+{
+    let shielded = |slot: u32| start.shields.as_ref().is_some_and(|s| s.active(slot));
+    // The body: polled when woken (the first two times, always), until it is
+    // done or dropped (when cancelled, only while a shielded section inside
+    // it runs).
+    if body.is_some() && (!start.cancelling || shielded(BODY)) {
+        let shared_of = || nursery.state().children.shared_or_init().clone();
+        if let Some(waker) = bs.waker.due(shared_of, cx.waker()) {
+            poll_body(nursery, &waker, body.as_mut(), bs);
+        }
+    }
+    // Batches of the children queued (woken or fresh), until the step has
+    // polled STEP_POLLS of them, none is left, the runtime's budget is spent
+    // or a child failed: children woken within the step (a chain of wakes)
+    // are polled in it, a bounded number of times.
+    let shared = start
+        .shared
+        .clone()
+        .or_else(|| nursery.state().children.shared().cloned());
+    let Some(queue) = &shared else {
+        return None;
+    };
+    queue.set_driving(true);
+    queue.parent.register(cx.waker());
+    let mut polled = 0;
+    while polled < STEP_POLLS && (polled == 0 || budget_left()) {
+        let batch = poll_batch(nursery, queue, body.is_none());
+        polled += batch.polled;
+        // A child that finished in this batch woke the body (it awaited its
+        // handle): poll it now rather than through a wake of the whole task.
+        if body.is_some()
+            && bs.waker.polls >= 2
+            && queue.body_woken.load(Ordering::Acquire)
+            && nursery.state().phase < Phase::Cancelling
+        {
+            if let Some(waker) = bs.waker.due(|| queue.clone(), cx.waker()) {
+                shield::set_slot(BODY, false);
+                poll_body(nursery, &waker, body.as_mut(), bs);
             }
         }
-
-        // Batches of the children queued (woken or fresh), until the step
-        // has polled STEP_POLLS of them, none is left, the runtime's budget
-        // is spent or a child failed: children woken within the step (a
-        // chain of wakes) are polled in it, a bounded number of times.
-        let shared = shared.or_else(|| nursery.state().children.shared().cloned());
-        if let Some(shared) = &shared {
-            shared.set_driving(true);
-            shared.parent.register(cx.waker());
-            let mut polled = 0;
-            while polled < STEP_POLLS && (polled == 0 || budget_left()) {
-                let batch = poll_batch(nursery, shared, body.is_none());
-                polled += batch.polled;
-                // A child that finished in this batch woke the body (it
-                // awaited its handle): poll it now rather than through a
-                // wake of the whole task.
-                if body.is_some()
-                    && body_waker.polls >= 2
-                    && shared.body_woken.load(Ordering::Acquire)
-                    && nursery.state().phase < Phase::Cancelling
-                {
-                    if let Some(waker) = body_waker.due(|| shared.clone(), cx.waker()) {
-                        shield::set_slot(BODY, false);
-                        poll_body(nursery, &waker, body.as_mut(), absorb, value);
-                    }
-                }
-                if batch.polled == 0 || batch.stopped {
-                    break;
-                }
-            }
+        if batch.polled == 0 || batch.stopped {
+            break;
         }
-        shared
-    });
+    }
+    shared
+}
 
-    // One lock for the epilogue: cancellation, background children, the end.
+/// The epilogue: shields adopted, the phase machine advanced, what it
+/// cancels dropped (with no lock held), and the end once the body and
+/// every child are gone.
+fn settle<E, K, B, T, A>(
+    nursery: &Nursery<'_, E, K>,
+    cx: &mut Context<'_>,
+    mut body: Pin<&mut Option<B>>,
+    bs: &mut BodyState<A, T>,
+    guardian: Guardian,
+    shared: Option<Arc<Shared>>,
+) -> Poll<Ended<T, E>>
+where
+    K: Kind,
+{
     let mut state = nursery.state();
     // A child spawned from now on wakes the task; one spawned before is
     // seen by the `queued()` checks below.
     state.children.in_step = false;
-    if let Guardian::Nursery { shields, .. } = guardian {
-        if let (None, Some(made)) = (&state.shields, shields.into_inner()) {
-            // a shielded section registered with this nursery for the first time
-            made.parent.register(cx.waker());
-            // Children that left during this step, before the registry
-            // knew the counts, retire theirs now.
-            made.retain(|slot| slot == BODY || state.children.is_occupied(slot));
-            state.children.shields = Some(made.clone());
-            state.shields = Some(made);
-        }
-    }
+    adopt_shields(&mut state, guardian, cx);
     let shields = state.shields.clone();
     let shielded = |slot: u32| shields.as_ref().is_some_and(|s| s.active(slot));
+    state = advance(nursery, state, cx);
     let mut dropped = Vec::new();
-    if state.children.queued() == 0 {
-        state.cancel_backlog = 0; // nothing left of it (some entries were stale)
-    }
-    let backlog_done = state.cancel_backlog == 0;
-    if state.phase == Phase::Cancelling && backlog_done {
-        if let Some(grace) = state.grace {
-            // The grace period begins: children see `cancelled()` and may
-            // clean up until it ends; the body is interrupted now.
-            let timer = crate::timer::timer();
-            // `None` past what an `Instant` holds: the grace period ends
-            // only when every child has.
-            state.grace_sleep =
-                crate::timer::after(timer.now(), grace).map(|end| timer.sleep_until(end));
-            state.phase = Phase::Grace;
-            state.children.wake_all();
-        }
-    }
-    if state.phase == Phase::Grace {
-        let mut ended = state.children.live == 0;
-        if !ended {
-            // The timer's sleep (user code, with `set_timer`) is polled with
-            // no lock held.
-            if let Some(mut sleep) = state.grace_sleep.take() {
-                drop(state);
-                ended = sleep.as_mut().poll(cx).is_ready();
-                state = nursery.state();
-                state.grace_sleep = Some(sleep);
-            }
-        }
-        if ended {
-            state.grace_sleep = None;
-            state.phase = Phase::Cancelling; // and on to dropping what is left
-        }
-    }
-    if state.phase == Phase::Cancelling && backlog_done {
-        // Drop the body and every unshielded child, once; a child with a
-        // shielded section running inside goes as soon as that ends.
-        state.phase = Phase::Cancelled;
-        let mut deferred = Vec::new();
-        state.children.drain(
-            |flags, slot| {
-                let cancel = flags & SHIELD == 0;
-                if cancel && shielded(slot) {
-                    deferred.push(slot);
-                }
-                cancel && !shielded(slot)
-            },
-            &mut dropped,
-        );
-        state.deferred = deferred;
-        state.children.wake_all();
-    } else if state.phase == Phase::Cancelled && !state.deferred.is_empty() {
-        let deferred = std::mem::take(&mut state.deferred);
-        let (done, waiting): (Vec<u32>, Vec<u32>) =
-            deferred.into_iter().partition(|&slot| !shielded(slot));
-        state.deferred = waiting;
-        for slot in done {
-            state
-                .children
-                .drain_one(slot, |flags| flags & SHIELD == 0, &mut dropped);
-        }
-    }
-    let cancelled = state.phase >= Phase::Cancelling;
-    let drop_body = cancelled && body.is_some() && !shielded(BODY);
+    state.drop_cancelled(&shielded, &mut dropped);
+    let drop_body = state.phase >= Phase::Cancelling && body.is_some() && !shielded(BODY);
     if !dropped.is_empty() || drop_body {
         drop(state);
         if drop_body {
@@ -305,31 +278,9 @@ where
         nursery.end_background_if_done(body.is_none());
         state = nursery.state();
     }
-
     // Done when the body and every child are gone.
     if body.is_none() && state.children.live == 0 {
-        state.phase = Phase::Closed;
-        if let Some(late) = state.late.take() {
-            for (failed, name) in crate::sync::lock(&late).drain(..) {
-                state.record(failed, name, nursery.name());
-            }
-        }
-        let panic = state.panic.take();
-        let errors = state.errors.take();
-        drop(state);
-        if let Some(errors) = &errors {
-            nursery.trace.failed(errors.len());
-        }
-        if let Some(shared) = &shared {
-            shared.set_driving(false);
-        }
-        if let Some(payload) = panic {
-            resume_unwind(payload);
-        }
-        return Poll::Ready(match errors {
-            Some(errors) => Err(errors),
-            None => Ok(value.take()),
-        });
+        return Poll::Ready(finish(nursery, state, shared.as_deref(), bs.value.take()));
     }
     drop(state);
     let Some(shared) = shared else {
@@ -345,6 +296,82 @@ where
         cx.waker().wake_by_ref();
     }
     Poll::Pending
+}
+
+/// A shielded section registered with this nursery for the first time
+/// during the step: the nursery keeps its counts from now on.
+fn adopt_shields<E, K: Kind>(state: &mut State<E, K>, guardian: Guardian, cx: &Context<'_>) {
+    let Guardian::Nursery { shields, .. } = guardian else {
+        return;
+    };
+    if let (None, Some(made)) = (&state.shields, shields.into_inner()) {
+        made.parent.register(cx.waker());
+        // Children that left during this step, before the registry knew the
+        // counts, retire theirs now.
+        made.retain(|slot| slot == BODY || state.children.is_occupied(slot));
+        state.children.shields = Some(made.clone());
+        state.shields = Some(made);
+    }
+}
+
+/// The grace period's transitions: it begins once the children queued at
+/// the cancel were polled, and ends when every child is gone or its timer
+/// fires (polled with no lock held: a timer given with `set_timer` is user
+/// code).
+fn advance<'n, 'scope, E, K: Kind>(
+    nursery: &'n Nursery<'scope, E, K>,
+    mut state: StateGuard<'n, 'scope, E, K>,
+    cx: &mut Context<'_>,
+) -> StateGuard<'n, 'scope, E, K> {
+    if state.children.queued() == 0 {
+        state.cancel_backlog = 0; // nothing left of it (some entries were stale)
+    }
+    state.begin_grace();
+    if state.phase == Phase::Grace {
+        let mut ended = state.children.live == 0;
+        if let (false, Some(mut sleep)) = (ended, state.grace_sleep.take()) {
+            drop(state);
+            ended = sleep.as_mut().poll(cx).is_ready();
+            state = nursery.state();
+            state.grace_sleep = Some(sleep);
+        }
+        if ended {
+            state.end_grace();
+        }
+    }
+    state
+}
+
+/// The nursery ends: closed, its failures (parallel children's late ones
+/// included) returned, or its first panic resumed.
+fn finish<E, K: Kind, T>(
+    nursery: &Nursery<'_, E, K>,
+    mut state: StateGuard<'_, '_, E, K>,
+    shared: Option<&Shared>,
+    value: Option<T>,
+) -> Ended<T, E> {
+    state.phase = Phase::Closed;
+    if let Some(late) = state.late.take() {
+        for (failed, name) in crate::sync::lock(&late).drain(..) {
+            state.record(failed, name, nursery.name());
+        }
+    }
+    let panic = state.panic.take();
+    let errors = state.errors.take();
+    drop(state);
+    if let Some(errors) = &errors {
+        nursery.trace.failed(errors.len());
+    }
+    if let Some(shared) = shared {
+        shared.set_driving(false);
+    }
+    if let Some(payload) = panic {
+        resume_unwind(payload);
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(value),
+    }
 }
 
 /// At most [`STEP_POLLS`] children are polled in one step (in batches of
@@ -532,8 +559,7 @@ fn poll_body<E, K, B, T>(
     nursery: &Nursery<'_, E, K>,
     waker: &Waker,
     mut body: Pin<&mut Option<B>>,
-    absorb: &mut Option<impl FnOnce(B::Output) -> Result<T, Errors<E>>>,
-    value: &mut Option<T>,
+    bs: &mut BodyState<impl FnOnce(B::Output) -> Result<T, Errors<E>>, T>,
 ) where
     K: Kind,
     B: Future,
@@ -546,9 +572,9 @@ fn poll_body<E, K, B, T>(
         Ok(Poll::Pending) => {}
         Ok(Poll::Ready(out)) => {
             drop_body(nursery, body);
-            let absorb = absorb.take().expect("the body completes once");
+            let absorb = bs.absorb.take().expect("the body completes once");
             match absorb(out) {
-                Ok(v) => *value = Some(v),
+                Ok(v) => bs.value = Some(v),
                 Err(errors) => {
                     let mut state = nursery.state();
                     Errors::extend(&mut state.errors, errors);
