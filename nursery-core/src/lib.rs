@@ -4,13 +4,43 @@
 //! macros; this crate is its implementation.
 //!
 //! It depends on `futures-core`/`futures-util` and std only, and runs on any
-//! executor. Its `unsafe` code is `node.rs` — a child's single
-//! allocation, with the invariants its `SAFETY` comments rely on stated at
-//! its top — one pin projection in `parallel.rs`, and (feature
-//! `task-tree`) the read of a registered nursery in `tree.rs`; borrowing
-//! children need none.
-#![deny(unsafe_code)] // allowed in `node.rs`, one line of `parallel.rs` and of `run.rs`, `tree.rs`
+//! executor.
+//!
+//! # `unsafe`
+//!
+//! This is the one description of the crate's `unsafe` code; everything
+//! else points here. Borrowing children need none: a nursery lives in the
+//! frame of the `async fn` (or `scope!`) that drives it. The crate is
+//! `#![deny(unsafe_code)]`, every `unsafe` block has a `SAFETY` comment and
+//! every `unsafe fn` a `# Safety` section (both denied by lints), and
+//! `unsafe` is allowed in four places only:
+//!
+//! 1. `node.rs`: a child's single allocation (header, future, output, join
+//!    waker) reached through a type-erased pointer, with a hand-written
+//!    waker. Its top states the five invariants every `SAFETY` comment
+//!    there relies on.
+//! 2. `run.rs`, two statements: the driver polls (and drops) a child lent by
+//!    the registry without a reference count of its own — valid because
+//!    nothing is removed from the registry between the lend and the end of
+//!    the batch, and every path that removes a child ends the batch.
+//! 3. `parallel.rs`, one pin projection: a parallel child's future, inline
+//!    in its shared allocation and polled through a mutex, never moves.
+//! 4. `tree.rs` (feature `task-tree`): the task tree reads a registered
+//!    nursery through a pointer — valid because the driver takes the
+//!    nursery pinned, and the nursery's first field takes it out of the
+//!    list when it is dropped, whatever became of its driver.
+//!
+//! How it is checked: `tests/node.rs` aims a test at each invariant of
+//! `node.rs`; `scripts/valgrind` runs the suites that reach these places
+//! under memcheck; loom models the cross-thread handovers (`--cfg loom`);
+//! CI (`.ci/run`) runs all three.
+#![deny(unsafe_code)] // allowed in the four places listed above
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    unsafe_op_in_unsafe_fn
+)]
 
 mod blocks;
 mod cancel_scope;

@@ -560,11 +560,14 @@ unsafe fn end<F, E>(
             aftermath.drop_panic = Some(payload);
         }
     });
-    // SAFETY: called only when no handle is left: the output is ours to
-    // drop (3). A panic in its `Drop` (or in the handle's waker) comes after
+    // A panic in the output's `Drop` (or in the handle's waker) comes after
     // the first.
     let completed = catch_unwind(AssertUnwindSafe(|| {
-        complete(&node.header, || unsafe { drop_output::<F, E>(ptr) })
+        complete(&node.header, || {
+            // SAFETY: `complete` calls this only when no handle is left: the
+            // output is ours to drop (3).
+            unsafe { drop_output::<F, E>(ptr) }
+        })
     }));
     if let Err(payload) = completed {
         aftermath.drop_panic.get_or_insert(payload);
@@ -750,10 +753,10 @@ impl<T> Joiner<T> {
                 return Poll::Ready(self.take());
             }
         }
-        // SAFETY: JOIN_WAKER is clear, so the driver does not touch the cell,
-        // and only we write it (4). The stored waker is kept if it would wake
-        // the same task.
+        // The stored waker is kept if it would wake the same task.
         header.join_waker.with_mut(|cell| {
+            // SAFETY: JOIN_WAKER is clear, so the driver does not touch the
+            // cell, and only we write it (4).
             let cell = unsafe { &mut *cell };
             if !cell.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *cell = Some(cx.waker().clone());
@@ -893,9 +896,9 @@ mod loom_tests {
     /// Polls the child in `slot` as the driver does.
     fn poll(slot: &Slot) -> Poll<Result<(), u8>> {
         let (lent, _) = slot.lend().expect("the slot holds the child");
+        let mut aftermath = Aftermath::default();
         // SAFETY: the slot holds the node for the whole call, and this thread
         // is the only driver.
-        let mut aftermath = Aftermath::default();
         let polled = unsafe { lent.poll::<u8>(&mut aftermath) };
         match (polled.ended, aftermath.failure) {
             (false, _) => Poll::Pending,
