@@ -101,6 +101,7 @@
 //! and use one thread between them; `parallel` children use every worker but
 //! cannot borrow (the scoped-task trilemma: of concurrency, parallelism and
 //! borrowing, a sound async API gets two).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
@@ -113,10 +114,12 @@ pub use nursery_core::{
 };
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[doc(inline)]
 pub use nursery_core::TokioTimer;
 
 #[cfg(feature = "task-tree")]
+#[cfg_attr(docsrs, doc(cfg(feature = "task-tree")))]
 #[doc(inline)]
 pub use nursery_core::task_tree;
 

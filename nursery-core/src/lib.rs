@@ -34,6 +34,7 @@
 //! `node.rs`; `scripts/valgrind` runs the suites that reach these places
 //! under memcheck; loom models the cross-thread handovers (`--cfg loom`);
 //! CI (`.ci/run`) runs all three.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)] // allowed in the four places listed above
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(
@@ -78,8 +79,10 @@ pub use crate::parallel::{ParallelTask, SpawnError, Spawner, SpawnerAlreadySet, 
 pub use crate::start::{Started, TaskStatus};
 pub use crate::task::{Task, TryJoin};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use crate::timer::TokioTimer;
 pub use crate::timer::{Sleep, Timer, TimerAlreadySet, set_timer};
 pub use crate::token::{CancelToken, TokenCancelled};
 #[cfg(feature = "task-tree")]
+#[cfg_attr(docsrs, doc(cfg(feature = "task-tree")))]
 pub use crate::tree::task_tree;

@@ -4,26 +4,28 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The synchronisation that loom models (the parallel child's handover,
-/// the node's state, the wake queue): std's, or loom's under `--cfg loom`
-/// (see the `loom` tests in `parallel.rs` and `node.rs`).
+/// the node's state, the wake queue): std's, or loom's in the crate's own
+/// tests under `--cfg loom` (a dev-dependency: the library built for
+/// anything else keeps std's); see the `loom` tests in `parallel.rs` and
+/// `node.rs`.
 pub(crate) mod shim {
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub(crate) use futures_util::task::AtomicWaker;
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) use loom::cell::UnsafeCell;
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub(crate) use super::lock;
 
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         mutex
             .lock()
@@ -32,10 +34,10 @@ pub(crate) mod shim {
 
     /// std's `UnsafeCell` with loom's access API, so that loom can check
     /// every access to the cell's content for races.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     impl<T> UnsafeCell<T> {
         pub(crate) const fn new(value: T) -> Self {
             UnsafeCell(std::cell::UnsafeCell::new(value))
@@ -53,10 +55,10 @@ pub(crate) mod shim {
     }
 
     /// `AtomicWaker` over loom's mutex, so that loom sees every handover.
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) struct AtomicWaker(Mutex<Option<std::task::Waker>>);
 
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     impl AtomicWaker {
         pub(crate) fn new() -> Self {
             AtomicWaker(Mutex::new(None))

@@ -124,6 +124,7 @@ pub(crate) fn now() -> Instant {
 
 /// Tokio's timer: honours `tokio::time::pause` and `advance`.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioTimer;
 
