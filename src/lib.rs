@@ -133,7 +133,19 @@ pub use nursery_core::task_tree;
 /// * `#[nursery(n)]` binds `n: &Nursery<'_, E>` (a shared reference, `Copy`)
 ///   to cancel the nursery or hand it to an object that spawns into it;
 /// * `#[nursery(local)]` accepts children that are not `Send` (the fn's
-///   future is then not `Send` either).
+///   future is then not `Send` either);
+/// * `#[nursery(timeout = DUR)]`: a deadline over the whole nursery,
+///   counted from the fn's first poll. When it passes, the nursery is
+///   cancelled and the fn returns `Err` with `E::from(TimedOut)` among its
+///   failures (named `timeout`), so `E: From<`[`TimedOut`]`>` and the fn
+///   must return a `Result`. `Duration::MAX` means never;
+/// * `#[nursery(grace = DUR)]`: cancelled children get `DUR` to clean up
+///   (they see [`Nursery::cancelled`] and their cancel token fire, and the
+///   errors they return are kept) before they are dropped; the body is
+///   interrupted at once. Without it, cancelled children are dropped at
+///   once. `Duration::MAX` waits until every child ends by itself.
+///
+/// Arguments combine in any order: `#[nursery(n, local, timeout = …, grace = …)]`.
 ///
 /// Inside the body, [`spawn!`] starts children — in statements,
 /// expressions, closures, loops, nested async blocks, children's own async
