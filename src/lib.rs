@@ -204,6 +204,12 @@ pub use nursery_macros::nursery;
 ///   (the child must be `Send + 'static`; see [`ParallelBuilder`]). Starting
 ///   it can fail — no spawner is known — so `spawn!(fut, parallel)` gives
 ///   `Result<Task<_>, SpawnError>`: write `spawn!(fut, parallel)?`.
+/// * `timeout = DUR` / `deadline = INSTANT`: the child is cancelled when
+///   `DUR` has passed since its first poll, or at `INSTANT` — not a
+///   failure: it ends without a value (`try_join` gives `None`), like
+///   [`Task::cancel`] (see [`Builder::timeout`]).
+/// * `fail_after = DUR`: the child fails with `E::from(TimedOut)` when
+///   `DUR` has passed since its first poll. One deadline per child.
 ///
 /// # Examples
 ///

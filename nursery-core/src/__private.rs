@@ -227,7 +227,7 @@ impl<V, E> ClassifyValue for &mut Classify<V, E> {
     }
 }
 
-pub use crate::outcome::Value;
+pub use crate::outcome::{End, Value};
 
 /// What a cancelled body returns (autoref specialisation on the body's
 /// value type): `()` and `None` for an `Option`; nothing for other types.

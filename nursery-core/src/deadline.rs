@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::cancel_scope::CancelScope;
@@ -70,3 +72,64 @@ impl fmt::Display for TimedOut {
 }
 
 impl std::error::Error for TimedOut {}
+
+/// When a child's own deadline passes: `timeout`/`fail_after` count from
+/// its first poll, `deadline` is an instant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum When {
+    After(Duration),
+    At(Instant),
+}
+
+/// A child under a deadline of its own (`spawn!(fut, timeout = …)`,
+/// `deadline = …`, `fail_after = …`): polls `fut` until it ends or the
+/// deadline passes, then is cut short — cancelled (no value, not a
+/// failure), or failed with `fail()` (`fail_after`). One timer entry, made
+/// at its first poll; none for a deadline past what an `Instant` holds.
+pub(crate) struct ChildDeadline<F, E> {
+    fut: Pin<Box<F>>,
+    when: When,
+    sleep: Option<Option<crate::Sleep>>,
+    fail: Option<fn() -> E>,
+}
+
+impl<F, E> ChildDeadline<F, E> {
+    pub(crate) fn new(fut: F, when: When, fail: Option<fn() -> E>) -> Self {
+        ChildDeadline {
+            fut: Box::pin(fut),
+            when,
+            sleep: None,
+            fail,
+        }
+    }
+}
+
+impl<F: Future, E> Future for ChildDeadline<F, E> {
+    type Output = crate::outcome::Cut<F::Output, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        use crate::outcome::Cut;
+        if let Poll::Ready(out) = self.fut.as_mut().poll(cx) {
+            return Poll::Ready(Cut::Done(out));
+        }
+        let when = self.when;
+        let sleep = self.sleep.get_or_insert_with(|| {
+            let timer = crate::timer::timer();
+            let at = match when {
+                When::After(duration) => crate::timer::after(timer.now(), duration),
+                When::At(instant) => Some(instant),
+            };
+            at.map(|at| timer.sleep_until(at))
+        });
+        let passed = sleep
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if !passed {
+            return Poll::Pending;
+        }
+        Poll::Ready(match self.fail {
+            Some(fail) => Cut::Failed(fail()),
+            None => Cut::Cancelled,
+        })
+    }
+}

@@ -55,7 +55,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::outcome::{Failed, Outcome};
+use crate::outcome::{End, Failed, Outcome};
 use crate::registry::Shared;
 // loom's under `--cfg loom` (the models at the bottom).
 use crate::sync::shim::{Arc, AtomicU32, Ordering, UnsafeCell};
@@ -72,8 +72,11 @@ const JOIN_WAKER: u32 = 1 << 3;
 pub(crate) const SHIELD: u32 = 1 << 4;
 /// Spawned with `background`.
 pub(crate) const BACKGROUND: u32 = 1 << 5;
+/// Its task handle cancelled it (`Task::cancel`): the driver drops it at
+/// its next turn instead of polling it.
+const CANCEL: u32 = 1 << 6;
 /// The unit of the reference count, above the flags.
-const REF: u32 = 1 << 6;
+const REF: u32 = 1 << 7;
 
 /// What every node starts with, whatever its future. Aligned to 8 on every
 /// target, so that a registry slot can keep three tag bits below a node's
@@ -146,6 +149,9 @@ pub(crate) struct Aftermath<E> {
     /// The panic of its future's `Drop` (or its unawaited output's): it is
     /// marked complete all the same.
     pub(crate) drop_panic: Option<Payload>,
+    /// Its handle cancelled it: it was not polled, and its future is still
+    /// there for the driver to drop.
+    pub(crate) cancelled: bool,
 }
 
 impl<E> Default for Aftermath<E> {
@@ -153,6 +159,7 @@ impl<E> Default for Aftermath<E> {
         Aftermath {
             failure: None,
             drop_panic: None,
+            cancelled: false,
         }
     }
 }
@@ -161,7 +168,7 @@ impl<E> Aftermath<E> {
     /// Nothing was written: the child that ended succeeded.
     #[inline]
     pub(crate) fn is_clear(&self) -> bool {
-        self.failure.is_none() && self.drop_panic.is_none()
+        self.failure.is_none() && self.drop_panic.is_none() && !self.cancelled
     }
 }
 
@@ -284,7 +291,15 @@ impl Lent {
         let header = unsafe { self.ptr.as_ref() };
         // No longer queued: a wake from now on, even during this poll,
         // queues the child again.
-        header.state.fetch_and(!QUEUED, Ordering::AcqRel);
+        let prev = header.state.fetch_and(!QUEUED, Ordering::AcqRel);
+        if prev & CANCEL != 0 {
+            // Cancelled by its handle: not polled again; the driver drops it.
+            aftermath.cancelled = true;
+            return Polled {
+                ended: true,
+                woken_again: false,
+            };
+        }
         // SAFETY: the waker's data is this node's header, alive for the whole
         // poll through the slot's reference; `WAKER_VTABLE` upholds the
         // `RawWaker` contract (5). `ManuallyDrop`: this borrowed waker owns
@@ -451,13 +466,13 @@ where
     F: Future,
     F::Output: Outcome<E>,
 {
-    type Output = Result<OkOf<F, E>, Failed<E>>;
+    type Output = End<OkOf<F, E>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of `fut`: `Ended` never moves it out and
         // has no `Drop` of its own.
         let fut = unsafe { self.map_unchecked_mut(|e| &mut e.fut) };
-        fut.poll(cx).map(Outcome::into_result)
+        fut.poll(cx).map(Outcome::into_end)
     }
 }
 
@@ -533,22 +548,21 @@ where
 /// # Safety
 /// As [`poll_node`].
 #[inline(never)]
-unsafe fn end<F, E>(
-    ptr: NonNull<Header>,
-    out: Result<OkOf<F, E>, Failed<E>>,
-    aftermath: &mut Aftermath<E>,
-) where
+unsafe fn end<F, E>(ptr: NonNull<Header>, out: End<OkOf<F, E>, E>, aftermath: &mut Aftermath<E>)
+where
     F: Future,
     F::Output: Outcome<E>,
 {
     // SAFETY: the caller guarantees the type.
     let node = unsafe { node::<F, E>(ptr) };
     let next = match out {
-        Ok(value) => Stage::Done(value),
-        Err(error) => {
+        End::Value(value) => Stage::Done(value),
+        End::Failed(error) => {
             aftermath.failure = Some(error);
             Stage::Empty
         }
+        // Cut short by its own deadline: no value, no failure.
+        End::Cancelled => Stage::Empty,
     };
     node.stage.with_mut(|stage| {
         // SAFETY: exclusive access to the stage (2).
@@ -733,6 +747,16 @@ pub(crate) struct Joiner<T> {
 }
 
 impl<T> Joiner<T> {
+    /// Cancels the child: the driver drops it at its next turn, unpolled
+    /// (it is queued now, like a wake).
+    pub(crate) fn cancel(&self) {
+        let header = self.node.header();
+        let prev = header.state.fetch_or(CANCEL | QUEUED, Ordering::AcqRel);
+        if prev & (QUEUED | COMPLETE) == 0 {
+            header.shared.schedule(header.index);
+        }
+    }
+
     pub(crate) fn is_finished(&self) -> bool {
         self.node.header().state.load(Ordering::Acquire) & COMPLETE != 0
     }

@@ -8,7 +8,9 @@ use std::marker::{PhantomData, PhantomPinned};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
+use crate::deadline::{ChildDeadline, TimedOut, When};
 use crate::errors::{Closed, Errors};
 use crate::kind::{Accepts, Kind, Sendable};
 use crate::node::NodeRef;
@@ -87,6 +89,9 @@ pub struct Nursery<'scope, E, K: Kind = Sendable> {
     pub(crate) trace: crate::trace::NurseryTrace,
     name: Option<&'static str>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
+    /// Its errors outlive its scope (they are kept in it, and a child's
+    /// deadline may make one): `E: 'scope` is implied wherever a nursery is.
+    _errors: PhantomData<fn() -> &'scope E>,
     /// A nursery is driven where it was made (the task tree reads it there
     /// until it is dropped): the driver takes it pinned.
     _pinned: PhantomPinned,
@@ -204,6 +209,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
             tree: Default::default(),
             trace: crate::trace::NurseryTrace::new(name),
             _scope: PhantomData,
+            _errors: PhantomData,
             _pinned: PhantomPinned,
         }
     }
@@ -323,6 +329,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         Builder {
             nursery: self,
             options: Options::default(),
+            deadline: None,
         }
     }
 
@@ -756,7 +763,12 @@ impl<E, K: Kind> fmt::Debug for Nursery<'_, E, K> {
 pub struct Builder<'n, 'scope, E, K: Kind = Sendable> {
     nursery: &'n Nursery<'scope, E, K>,
     options: Options,
+    /// A deadline of the child's own, and the failure it makes (`fail_after`).
+    deadline: Option<(When, Option<MakeError<E>>)>,
 }
+
+/// What makes the failure of a child past its `fail_after` deadline.
+type MakeError<E> = fn() -> E;
 
 impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     /// Names the child: the name is shown with its errors.
@@ -784,6 +796,57 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         self
     }
 
+    /// Cancels the child when `timeout` has passed since its first poll, as
+    /// [`Task::cancel`] does: it ends without a value, and that is not a
+    /// failure (`move_on_after` for one child). `Duration::MAX` means never.
+    /// The deadline runs on the deadlines' timer (tokio's with the `tokio`
+    /// feature, so paused time works, or the one given to
+    /// [`set_timer`](crate::set_timer)); one timer entry per child that has
+    /// one, none otherwise.
+    ///
+    /// # Examples
+    ///
+    #[cfg_attr(feature = "tokio", doc = "```")]
+    #[cfg_attr(not(feature = "tokio"), doc = "```ignore")]
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use nursery::{nursery, spawn};
+    /// use std::time::Duration;
+    ///
+    /// #[nursery]
+    /// async fn lookup() -> Option<&'static str> {
+    ///     let slow = async {
+    ///         tokio::time::sleep(Duration::from_secs(10)).await;
+    ///         "found"
+    ///     };
+    ///     spawn!(slow, timeout = Duration::from_secs(1)).try_join().await
+    /// }
+    ///
+    /// assert_eq!(lookup().await, None); // cut short at 1 s, not a failure
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some((When::After(timeout), None));
+        self
+    }
+
+    /// Cancels the child when `deadline` passes; see [`Builder::timeout`].
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some((When::At(deadline), None));
+        self
+    }
+
+    /// Makes the child fail with `E::from(TimedOut)` when `timeout` has
+    /// passed since its first poll (`fail_after` for one child): a failure
+    /// like any other, which cancels its siblings in a fail-fast nursery.
+    pub fn fail_after(mut self, timeout: Duration) -> Self
+    where
+        E: From<TimedOut>,
+    {
+        self.deadline = Some((When::After(timeout), Some(|| E::from(TimedOut))));
+        self
+    }
+
     /// Makes the child a `parallel` one: it runs as a task of the runtime,
     /// on another worker thread, so it must be `Send + 'static`. See
     /// [`ParallelBuilder`].
@@ -806,7 +869,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         F::Output: Outcome<E>,
         K: Accepts<'scope, F, E>,
     {
-        match self.nursery.insert(fut, self.options) {
+        match self.try_spawn(fut) {
             Ok(task) => task,
             Err(Closed) => Task::new(None),
         }
@@ -833,9 +896,15 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
             self.options.started = Some(status.tree_flag());
         }
         let child = crate::start::watch::<T, E, _>(&started, f(status));
-        // `watch` changes neither `Send`-ness nor the output: what `K`
-        // accepts for `Fut` it accepts for the wrapper.
-        match self.nursery.insert_node(child, self.options) {
+        // `watch` (and a deadline's wrapper) change neither `Send`-ness nor
+        // the success value: what `K` accepts for `Fut` it accepts for them.
+        let inserted = match self.deadline {
+            None => self.nursery.insert_node(child, self.options),
+            Some((when, fail)) => self
+                .nursery
+                .insert_node(ChildDeadline::new(child, when, fail), self.options),
+        };
+        match inserted {
             Ok(_) | Err(Closed) => started,
         }
     }
@@ -847,7 +916,14 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         F::Output: Outcome<E>,
         K: Accepts<'scope, F, E>,
     {
-        self.nursery.insert(fut, self.options)
+        match self.deadline {
+            None => self.nursery.insert(fut, self.options),
+            // The wrapper changes neither `Send`-ness nor the success value:
+            // what `K` accepts for `F` it accepts for it.
+            Some((when, fail)) => self
+                .nursery
+                .insert_node(ChildDeadline::new(fut, when, fail), self.options),
+        }
     }
 }
 
@@ -1008,7 +1084,14 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         let fut = nursery.trace.parallel(fut, &mut options);
         let proxy = crate::parallel::start(spawner, fut, options.name.clone(), late)?;
         // The proxy is `Send` because `fut` and its output are, whatever `K`.
-        Ok(nursery.insert_node(proxy, options)?)
+        // A deadline of its own cuts the stand-in short, which drops (and
+        // so stops) the parallel child.
+        Ok(match self.inner.deadline {
+            None => nursery.insert_node(proxy, options)?,
+            Some((when, fail)) => {
+                nursery.insert_node(ChildDeadline::new(proxy, when, fail), options)?
+            }
+        })
     }
 
     /// Starts `f(status)` as a parallel child and waits until it calls

@@ -34,11 +34,78 @@ pub trait Outcome<E> {
     /// Splits the output into success and failure.
     fn into_result(self) -> Result<Self::Ok, Failed<E>>;
 
+    /// How the child ended: as [`Outcome::into_result`] says, or cut short
+    /// by a deadline of its own (no value, no failure).
+    #[doc(hidden)]
+    fn into_end(self) -> End<Self::Ok, E>
+    where
+        Self: Sized,
+    {
+        match self.into_result() {
+            Ok(value) => End::Value(value),
+            Err(failed) => End::Failed(failed),
+        }
+    }
+
     /// Whether the output is a failure, without taking it apart (for
     /// traces).
     #[doc(hidden)]
     fn is_failure(&self) -> bool {
         false
+    }
+}
+
+/// How a child ended, as its node keeps it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum End<T, E> {
+    /// Its success value, for its task handle.
+    Value(T),
+    /// Its failure.
+    Failed(Failed<E>),
+    /// Cancelled by a deadline of its own: no value (its handle gives
+    /// `None`), and not a failure.
+    Cancelled,
+}
+
+/// The output of a child under a deadline of its own
+/// (`spawn!(fut, timeout = …)`): its own output, or cut short.
+#[derive(Debug)]
+pub(crate) enum Cut<O, E> {
+    /// It ended by itself.
+    Done(O),
+    /// Its deadline passed (`timeout`, `deadline`): cancelled.
+    Cancelled,
+    /// Its deadline passed (`fail_after`): this failure.
+    Failed(E),
+}
+
+impl<O: Outcome<E>, E> Outcome<E> for Cut<O, E> {
+    type Ok = O::Ok;
+    /// Only [`Outcome::into_end`] can say "cancelled"; the crate never
+    /// asks a `Cut` for its result.
+    fn into_result(self) -> Result<O::Ok, Failed<E>> {
+        match self.into_end() {
+            End::Value(value) => Ok(value),
+            End::Failed(failed) => Err(failed),
+            End::Cancelled => panic!(
+                "a child cut short by its deadline has no value: ask `into_end`, not `into_result`"
+            ),
+        }
+    }
+    fn into_end(self) -> End<O::Ok, E> {
+        match self {
+            Cut::Done(out) => out.into_end(),
+            Cut::Cancelled => End::Cancelled,
+            Cut::Failed(error) => End::Failed(Failed::One(error)),
+        }
+    }
+    fn is_failure(&self) -> bool {
+        match self {
+            Cut::Done(out) => out.is_failure(),
+            Cut::Cancelled => false,
+            Cut::Failed(_) => true,
+        }
     }
 }
 

@@ -465,7 +465,7 @@ where
         drop(slot);
         match out {
             Slot::Value(value) => {
-                if let Err(error) = value.into_result() {
+                if let crate::outcome::End::Failed(error) = value.into_end() {
                     lock(&self.late).push((error, self.name.take()));
                 }
             }

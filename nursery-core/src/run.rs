@@ -502,7 +502,9 @@ fn ended_badly<E, K: Kind>(
     aftermath: &mut Aftermath<E>,
     body_done: bool,
 ) {
-    // The child's error, and the first panic of its poll or its drop.
+    // The child's error, and the first panic of its poll or its drop (a
+    // child cancelled by its handle has neither: it is only dropped).
+    aftermath.cancelled = false;
     let error = aftermath.failure.take();
     let drop_panic = aftermath.drop_panic.take();
     let panic = match panic {

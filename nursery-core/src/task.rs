@@ -90,6 +90,37 @@ impl<'scope, T> Task<'scope, T> {
         TryJoin { task: self }
     }
 
+    /// Cancels this child alone, as a cancelled nursery would: it is
+    /// dropped at the nursery's next step, without being polled again, and
+    /// ends without a value ([`Task::try_join`] gives `None`). Being
+    /// cancelled is not a failure: its siblings and the nursery go on. A
+    /// child that already ended is left as it is.
+    ///
+    /// The child is dropped even when it was spawned `shield` (the cancel is
+    /// addressed to it), and without a grace period: it learns of its
+    /// cancel by being dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn};
+    ///
+    /// #[nursery]
+    /// async fn run() -> (Option<u8>, u8) {
+    ///     let stuck = spawn!(std::future::pending::<u8>());
+    ///     let quick = spawn!(async { 7u8 });
+    ///     stuck.cancel();
+    ///     (stuck.try_join().await, quick.await)
+    /// }
+    ///
+    /// assert_eq!(futures::executor::block_on(run()), (None, 7));
+    /// ```
+    pub fn cancel(&self) {
+        if let Some(joiner) = &self.joiner {
+            joiner.cancel();
+        }
+    }
+
     /// Whether the child has ended (with or without a value).
     pub fn is_finished(&self) -> bool {
         self.joiner.as_ref().is_none_or(Joiner::is_finished)

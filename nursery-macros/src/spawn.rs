@@ -26,6 +26,8 @@ pub(crate) struct SpawnArgs {
     shield: Option<Ident>,
     background: Option<Ident>,
     parallel: Option<Ident>,
+    /// `timeout = DUR`, `deadline = INSTANT` or `fail_after = DUR`.
+    deadline: Option<(Ident, Expr)>,
 }
 
 impl Parse for SpawnArgs {
@@ -48,6 +50,7 @@ impl Parse for SpawnArgs {
             shield: None,
             background: None,
             parallel: None,
+            deadline: None,
         };
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -113,12 +116,41 @@ impl Parse for SpawnArgs {
                     }
                     args.parallel = Some(option);
                 }
+                "timeout" | "deadline" | "fail_after" => {
+                    if let Some((first, _)) = &args.deadline {
+                        return Err(syn::Error::new_spanned(
+                            &option,
+                            if *first == option {
+                                format!("repeated option `{option}`: write it once")
+                            } else {
+                                format!(
+                                    "`{option}` cannot be combined with `{first}`: a child has one \
+                                     deadline of its own; keep the one you mean"
+                                )
+                            },
+                        ));
+                    }
+                    if !input.peek(Token![=]) {
+                        let what = if option == "deadline" {
+                            "an `Instant`"
+                        } else {
+                            "a `Duration`"
+                        };
+                        return Err(syn::Error::new_spanned(
+                            &option,
+                            format!("`{option}` needs a value: `{option} = …` ({what})"),
+                        ));
+                    }
+                    input.parse::<Token![=]>()?;
+                    args.deadline = Some((option, input.parse()?));
+                }
                 _ => {
                     return Err(syn::Error::new_spanned(
                         &option,
                         format!(
                             "unknown option `{option}`: the options are `name = \"…\"`, \
-                             `shield`, `background` and `parallel`"
+                             `shield`, `background`, `parallel`, `timeout = …`, `deadline = …` \
+                             and `fail_after = …`"
                         ),
                     ));
                 }
@@ -194,6 +226,9 @@ pub(crate) fn expand(
     }
     if let Some(background) = &args.background {
         builder = quote_spanned!(background.span()=> #builder.background());
+    }
+    if let Some((option, value)) = &args.deadline {
+        builder = quote_spanned!(option.span()=> #builder.#option(#value));
     }
     if let Some(parallel) = &args.parallel {
         builder = quote_spanned!(parallel.span()=> #builder.parallel());
