@@ -11,10 +11,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nursery::{Errors, Nursery, nursery, spawn};
+use nursery::{Errors, Race, nursery, spawn};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -31,71 +30,63 @@ fn at(start: Instant) -> String {
     format!("{:>4} ms", start.elapsed().as_millis())
 }
 
-/// Connects to the first target that answers; `winner` receives it.
+/// Connects to the first target that answers, or gives every attempt's
+/// failure.
 async fn happy_eyeballs(
     targets: &[Target],
     start: Instant,
 ) -> Result<TcpStream, Errors<io::Error>> {
-    let winner = Mutex::new(None);
+    let race = Race::new();
     // one "this attempt failed" signal per attempt, to start the next early
     let failed: Vec<Notify> = targets.iter().map(|_| Notify::new()).collect();
-    race(targets, &failed, &winner, start).await?;
-    winner.into_inner().unwrap().ok_or_else(|| {
-        Errors::from(io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            "every attempt failed",
-        ))
-    })
+    staggered(targets, &failed, &race, start).await;
+    race.finish()
 }
 
+/// Starts the attempts 250 ms apart (or as soon as the previous one
+/// fails); the first to connect cancels this nursery: the other attempts
+/// and this loop.
 #[nursery(n)]
-async fn race(
+async fn staggered(
     targets: &[Target],
     failed: &[Notify],
-    winner: &Mutex<Option<TcpStream>>,
+    race: &Race<TcpStream, io::Error>,
     start: Instant,
-) -> Result<(), Errors<io::Error>> {
+) {
     for (i, target) in targets.iter().enumerate() {
         if i > 0 {
-            // wait 250 ms, or less if the previous attempt fails
             tokio::select! {
                 _ = tokio::time::sleep(ATTEMPT_DELAY) => {}
                 _ = failed[i - 1].notified() => {}
             }
         }
-        spawn!(
-            attempt(n, i, *target, &failed[i], winner, start),
-            name = format!("attempt {i}")
-        );
+        let name = format!("attempt {i} ({})", target.addr);
+        spawn!(race.attempt(n, name, attempt(i, *target, &failed[i], start)));
     }
-    Ok(())
 }
 
-async fn attempt<'scope>(
-    n: &Nursery<'scope, io::Error>,
+async fn attempt(
     i: usize,
     target: Target,
     failed: &Notify,
-    winner: &Mutex<Option<TcpStream>>,
     start: Instant,
-) -> Result<(), io::Error> {
+) -> Result<TcpStream, io::Error> {
     println!("{}  attempt {i}: connecting to {}", at(start), target.addr);
     tokio::time::sleep(target.latency).await;
     match TcpStream::connect(target.addr).await {
         Ok(stream) => {
             println!(
-                "{}  attempt {i}: connected: cancelling the others",
+                "{}  attempt {i}: connected: the others are cancelled",
                 at(start)
             );
-            *winner.lock().unwrap() = Some(stream);
-            n.cancel();
+            Ok(stream)
         }
         Err(e) => {
             println!("{}  attempt {i}: failed ({e})", at(start));
             failed.notify_one();
+            Err(e)
         }
     }
-    Ok(()) // a failed attempt is not a failure of the race
 }
 
 #[tokio::main]
@@ -119,9 +110,10 @@ async fn main() -> io::Result<()> {
         },
     ];
     let start = Instant::now();
-    let stream = happy_eyeballs(&targets, start)
-        .await
-        .map_err(Errors::into_first)?;
-    println!("{}  connected to {}", at(start), stream.peer_addr()?);
+    match happy_eyeballs(&targets, start).await {
+        Ok(stream) => println!("{}  connected to {}", at(start), stream.peer_addr()?),
+        // every attempt failed: each failure, with its attempt's name
+        Err(errors) => println!("{}  {errors}", at(start)),
+    }
     Ok(())
 }

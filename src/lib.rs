@@ -108,9 +108,10 @@
 #[doc(inline)]
 pub use nursery_core::{
     Builder, CancelScope, CancelToken, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never,
-    Nursery, Outcome, ParallelBuilder, ParallelTask, Run, Sendable, Sleep, SpawnError, Spawner,
-    SpawnerAlreadySet, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet, TokenCancelled,
-    TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_spawner, set_timer,
+    Nursery, Outcome, ParallelBuilder, ParallelTask, Race, Run, Sendable, Sleep, SpawnError,
+    Spawner, SpawnerAlreadySet, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet,
+    TokenCancelled, TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_spawner,
+    set_timer,
 };
 
 #[cfg(feature = "tokio")]

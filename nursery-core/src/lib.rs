@@ -53,6 +53,7 @@ mod node;
 mod nursery;
 mod outcome;
 mod parallel;
+mod race;
 mod registry;
 mod run;
 mod runtime;
@@ -76,6 +77,7 @@ pub use crate::kind::{Local, Sendable};
 pub use crate::nursery::{Builder, Cancelled, Nursery, ParallelBuilder};
 pub use crate::outcome::{HasOutput, Never, Outcome};
 pub use crate::parallel::{ParallelTask, SpawnError, Spawner, SpawnerAlreadySet, set_spawner};
+pub use crate::race::Race;
 pub use crate::start::{Started, TaskStatus};
 pub use crate::task::{Task, TryJoin};
 #[cfg(feature = "tokio")]
