@@ -51,6 +51,18 @@ async fn nursery_spawn_join(n: u64) -> u64 {
     sum
 }
 
+/// The same, under `limit = 64`: children beyond it wait for their turn
+/// (the cost per child of a limited nursery, against `nursery`).
+#[nursery(limit = 64)]
+async fn nursery_limited_spawn_join(n: u64) -> u64 {
+    let handles: Vec<_> = (0..n).map(|i| spawn!(trivial(i))).collect();
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await;
+    }
+    sum
+}
+
 /// The same children, summed into a shared counter instead of through task
 /// handles: the registry's own cost, without the handle API's.
 #[nursery]
@@ -558,6 +570,7 @@ fn spawn_join(c: &mut Criterion) {
         g.inner.sample_size(if n >= 1_000_000 { 10 } else { 20 });
         bench_on!(g, rt, "nursery", n, nursery_spawn_join);
         bench_on!(g, rt, "nursery_scope", n, scope_spawn_join);
+        bench_on!(g, rt, "nursery_limited", n, nursery_limited_spawn_join);
         bench_on!(g, rt, "nursery_no_handles", n, nursery_spawn_sum);
         bench_on!(g, rt, "futures_unordered", n, fu_spawn_join);
         bench_on!(g, rt, "join_all", n, join_all_spawn_join);

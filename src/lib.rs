@@ -107,8 +107,8 @@
 
 #[doc(inline)]
 pub use nursery_core::{
-    Builder, CancelScope, CancelToken, Cancelled, Closed, Errors, HasOutput, Iter, Local, Never,
-    Nursery, Outcome, ParallelBuilder, ParallelTask, Race, Run, Sendable, Sleep, SpawnError,
+    Admit, Builder, CancelScope, CancelToken, Cancelled, Closed, Errors, HasOutput, Iter, Local,
+    Never, Nursery, Outcome, ParallelBuilder, ParallelTask, Race, Run, Sendable, Sleep, SpawnError,
     Spawner, SpawnerAlreadySet, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet,
     TokenCancelled, TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_spawner,
     set_timer,
@@ -146,7 +146,11 @@ pub use nursery_core::task_tree;
 ///   interrupted at once. Without it, cancelled children are dropped at
 ///   once. `Duration::MAX` waits until every child ends by itself.
 ///
-/// Arguments combine in any order: `#[nursery(n, local, timeout = …, grace = …)]`.
+/// * `#[nursery(limit = N)]`: at most `N` children run at once; later ones
+///   wait, unpolled, in order (see [`Nursery::set_limit`] and
+///   [`Nursery::admit`]).
+///
+/// Arguments combine in any order: `#[nursery(n, local, timeout = …, grace = …, limit = …)]`.
 ///
 /// Inside the body, [`spawn!`] starts children — in statements,
 /// expressions, closures, loops, nested async blocks, children's own async

@@ -74,7 +74,7 @@ pub use crate::cancel_scope::{CancelScope, Run};
 pub use crate::deadline::{TimedOut, fail_after, fail_at, move_on_after, move_on_at};
 pub use crate::errors::{Closed, Errors, Iter};
 pub use crate::kind::{Local, Sendable};
-pub use crate::nursery::{Builder, Cancelled, Nursery, ParallelBuilder};
+pub use crate::nursery::{Admit, Builder, Cancelled, Nursery, ParallelBuilder};
 pub use crate::outcome::{HasOutput, Never, Outcome};
 pub use crate::parallel::{ParallelTask, SpawnError, Spawner, SpawnerAlreadySet, set_spawner};
 pub use crate::race::Race;

@@ -277,6 +277,13 @@ pub(crate) struct Lent {
 }
 
 impl Lent {
+    /// Its task handle cancelled it.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        // SAFETY: lent by its slot, whose reference keeps the header alive.
+        let header = unsafe { self.ptr.as_ref() };
+        header.state.load(Ordering::Acquire) & CANCEL != 0
+    }
+
     /// Polls the child with its own waker, with the nursery's `E`;
     /// completion drops the future and hands the output over (3). Also
     /// tells whether the child was woken again during the poll (a child

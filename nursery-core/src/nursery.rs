@@ -108,6 +108,8 @@ pub(crate) struct State<E, K: Kind> {
     pub(crate) parent: Option<Waker>,
     /// Futures waiting in `cancelled()`.
     pub(crate) cancel_waiters: Waiters,
+    /// Futures waiting in `admit()` for room under the limit.
+    pub(crate) admit_waiters: Waiters,
     /// Whether `cancel()` was called or a failure happened.
     pub(crate) cancel_requested: bool,
     /// Counts of shielded sections in children, once one registered.
@@ -189,6 +191,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
                 panic: None,
                 parent: None,
                 cancel_waiters: Waiters::default(),
+                admit_waiters: Waiters::default(),
                 cancel_requested: false,
                 shields: None,
                 deferred: Vec::new(),
@@ -434,6 +437,106 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         drop(old); // with no lock held: its `Drop` is the user's
     }
 
+    /// Limits how many children run at once to `max` (what
+    /// `#[nursery(limit = N)]` sets): a child spawned while `max` run waits,
+    /// without being polled, and starts when a running one ends, in the
+    /// order they were spawned. Background children are not counted (a
+    /// heartbeat never keeps work from running). Raising the limit starts
+    /// waiting children at once. Use [`Nursery::admit`] to wait for room
+    /// before spawning (backpressure for a producer loop).
+    ///
+    /// # Panics
+    ///
+    /// If `max` is 0: no child would ever run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// #[nursery(limit = 2)]
+    /// async fn crawl(running: &AtomicUsize, most: &AtomicUsize) {
+    ///     for _ in 0..10 {
+    ///         spawn!(async {
+    ///             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+    ///             most.fetch_max(now, Ordering::SeqCst);
+    ///             yield_once().await; // as a real fetch would wait
+    ///             running.fetch_sub(1, Ordering::SeqCst);
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// async fn yield_once() {
+    ///     let mut yielded = false;
+    ///     std::future::poll_fn(|cx| {
+    ///         if yielded {
+    ///             return std::task::Poll::Ready(());
+    ///         }
+    ///         yielded = true;
+    ///         cx.waker().wake_by_ref();
+    ///         std::task::Poll::Pending
+    ///     })
+    ///     .await
+    /// }
+    ///
+    /// let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    /// futures::executor::block_on(crawl(&running, &most));
+    /// assert_eq!(most.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn set_limit(&self, max: usize) {
+        assert!(
+            max > 0,
+            "a nursery limit of 0 would never run a child: give 1 or more"
+        );
+        let mut state = self.state();
+        let (room, admitted) = state.children.set_limit(max);
+        if room {
+            let waiters = state.admit_waiters.take_all();
+            state.after.wake(waiters, None);
+        }
+        // Children admitted outside the driver's step need its task woken.
+        let wake = match admitted && !state.children.in_step {
+            true => state.children.shared().cloned(),
+            false => None,
+        };
+        drop(state);
+        if let Some(shared) = wake {
+            shared.wake_parent();
+        }
+    }
+
+    /// Completes once a child spawned now would start at once: fewer than
+    /// the limit run and none waits (at once without a limit, and once the
+    /// nursery is cancelling, where a spawn is dropped anyway). What a
+    /// producer loop awaits before each spawn, so that it does not run ahead
+    /// of its children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn};
+    ///
+    /// #[nursery(n, limit = 4)]
+    /// async fn consume(jobs: Vec<u32>) -> u32 {
+    ///     let mut started = 0;
+    ///     for job in jobs {
+    ///         n.admit().await; // backpressure: at most 4 in flight
+    ///         spawn!(async move { job * 2 });
+    ///         started += 1;
+    ///     }
+    ///     started
+    /// }
+    ///
+    /// assert_eq!(futures::executor::block_on(consume((0..10).collect())), 10);
+    /// ```
+    pub fn admit(&self) -> Admit<'_, 'scope, E, K> {
+        Admit {
+            nursery: self,
+            key: None,
+        }
+    }
+
     /// The nursery's name: the name of the fn `#[nursery]` is on (`None`
     /// for a `scope!`). Shown with its children's failures.
     ///
@@ -606,6 +709,9 @@ impl<E, K: Kind> State<E, K> {
                 dropped,
             );
             self.deferred = deferred;
+            // Shielded children still waiting for their turn (the others
+            // are gone) start now, under the limit, as their turn comes.
+            self.children.reopen_limit();
             self.children.wake_all();
         } else if self.phase == Phase::Cancelled && !self.deferred.is_empty() {
             let deferred = std::mem::take(&mut self.deferred);
@@ -625,9 +731,13 @@ impl<E, K: Kind> State<E, K> {
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
             self.cancel_backlog = self.children.queued();
+            if let Some(limit) = &mut self.children.limit {
+                limit.closed = true; // children waiting their turn never start
+            }
             // Reported and woken once the lock is let go.
             self.after.cancelled = Some(reason);
-            let waiters = self.cancel_waiters.take_all();
+            let mut waiters = self.cancel_waiters.take_all();
+            waiters.extend(self.admit_waiters.take_all());
             self.after.wake(waiters, self.token.clone());
         }
     }
@@ -932,6 +1042,48 @@ impl<E, K: Kind> fmt::Debug for Builder<'_, '_, E, K> {
         f.debug_struct("Builder")
             .field("options", &self.options)
             .finish()
+    }
+}
+
+/// The future of [`Nursery::admit`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Admit<'n, 'scope, E, K: Kind = Sendable> {
+    nursery: &'n Nursery<'scope, E, K>,
+    /// Its slot among the waiters, once it waited.
+    key: Option<usize>,
+}
+
+impl<E, K: Kind> Future for Admit<'_, '_, E, K> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut state = this.nursery.state();
+        let room = state
+            .children
+            .limit
+            .as_ref()
+            .is_none_or(|limit| limit.running < limit.max && limit.waiting() == 0);
+        if room || state.cancel_requested {
+            return Poll::Ready(());
+        }
+        state.admit_waiters.register(&mut this.key, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<E, K: Kind> Drop for Admit<'_, '_, E, K> {
+    fn drop(&mut self) {
+        if self.key.is_some() {
+            let waker = self.nursery.state().admit_waiters.remove(&mut self.key);
+            drop(waker); // with no lock held
+        }
+    }
+}
+
+impl<E, K: Kind> fmt::Debug for Admit<'_, '_, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admit").finish_non_exhaustive()
     }
 }
 

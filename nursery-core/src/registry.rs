@@ -163,6 +163,8 @@ pub(crate) struct Registry {
     /// The nursery's shielded-section counts, once a section registered:
     /// a child that leaves retires its slot's count.
     pub(crate) shields: Option<std::sync::Arc<crate::shield::Shields>>,
+    /// `limit = N`: how many children may run at once, and who waits.
+    pub(crate) limit: Option<Limit>,
     /// Children alive.
     pub(crate) live: usize,
     /// Children alive that are not `background`.
@@ -183,6 +185,7 @@ impl Default for Registry {
             started: HashMap::new(),
             in_step: false,
             shields: None,
+            limit: None,
             live: 0,
             foreground: 0,
         }
@@ -190,6 +193,32 @@ impl Default for Registry {
 }
 
 impl Registry {
+    /// Once the cancelled children were dropped: the waiting children left
+    /// (shielded ones) may start again, in order, under the limit.
+    pub(crate) fn reopen_limit(&mut self) {
+        if let Some(limit) = &mut self.limit {
+            limit.closed = false;
+            limit.admit(&mut self.fresh);
+        }
+    }
+
+    /// The name of the child in `slot`, if it has one.
+    pub(crate) fn name_of(&self, slot: u32) -> Option<Cow<'static, str>> {
+        self.names.get(&(slot as usize)).cloned()
+    }
+
+    /// Sets the limit to `max` (see `Nursery::set_limit`), starting waiting
+    /// children if it rose; gives whether there is room now, and whether a
+    /// child was started.
+    pub(crate) fn set_limit(&mut self, max: usize) -> (bool, bool) {
+        let running = self.foreground;
+        let limit = self.limit.get_or_insert_with(|| Limit::new(max, running));
+        limit.max = max;
+        let before = self.fresh.len();
+        limit.admit(&mut self.fresh);
+        (limit.running < limit.max, self.fresh.len() > before)
+    }
+
     /// The shared wake queue, made if need be.
     pub(crate) fn shared_or_init(&mut self) -> &Arc<Shared> {
         self.shared.get_or_insert_with(Default::default)
@@ -221,7 +250,18 @@ impl Registry {
             .filter(|&i| i != NONE)
             .expect("a nursery holds fewer than 2^32 - 1 children at once");
         let (node, rest) = make(Arc::clone(shared), slot, options.flags());
-        self.fresh.push_back(slot);
+        // Under a limit, a child beyond it waits, unpolled, for its turn.
+        match &mut self.limit {
+            Some(limit) if !options.background => {
+                if limit.running < limit.max {
+                    limit.running += 1;
+                    self.fresh.push_back(slot);
+                } else {
+                    limit.wait(slot);
+                }
+            }
+            _ => self.fresh.push_back(slot),
+        }
         if index == self.slots.len() {
             self.slots.push(Slot::occupied(node));
         } else {
@@ -295,6 +335,14 @@ impl Registry {
         }
         for (node, &index) in nodes.iter_mut().zip(&ready[..count]) {
             *node = self.slots.get(index as usize).and_then(Slot::lend);
+            // (a child waiting for its turn is not polled, whatever woke it;
+            // one cancelled by its handle is dropped unpolled all the same)
+            if self.limit.as_ref().is_some_and(|l| l.is_waiting(index))
+                && let Some((lent, _)) = node
+                && !lent.is_cancelled()
+            {
+                *node = None;
+            }
         }
         count
     }
@@ -324,6 +372,9 @@ impl Registry {
         self.live -= 1;
         if flags & BACKGROUND == 0 {
             self.foreground -= 1;
+            if let Some(limit) = &mut self.limit {
+                limit.leave(index as u32, &mut self.fresh);
+            }
         }
         #[cfg(feature = "task-tree")]
         if !self.started.is_empty() {
@@ -371,6 +422,96 @@ impl Registry {
     pub(crate) fn wake_all(&self) {
         for slot in self.slots.iter() {
             slot.schedule();
+        }
+    }
+}
+
+/// `limit = N`: at most `max` children (background ones aside) run at once;
+/// the others wait, in the order they were spawned, without being polled.
+#[derive(Debug)]
+pub(crate) struct Limit {
+    pub(crate) max: usize,
+    /// Admitted children alive.
+    pub(crate) running: usize,
+    /// Waiting children, in order: (slot, ticket). An entry whose ticket is
+    /// no longer its slot's left the queue (dropped while it waited).
+    waiting: std::collections::VecDeque<(u32, u64)>,
+    /// Per slot: the ticket of the child waiting there (0: none waits).
+    tickets: Vec<u64>,
+    next_ticket: u64,
+    /// How many wait.
+    count: usize,
+    /// A child left since the driver last looked: `admit()` waiters may go.
+    pub(crate) freed: bool,
+    /// The nursery is cancelling: no waiting child starts any more (they
+    /// are dropped unpolled with the rest).
+    pub(crate) closed: bool,
+}
+
+impl Limit {
+    /// A limit of `max`, with `running` children already admitted.
+    pub(crate) fn new(max: usize, running: usize) -> Self {
+        Limit {
+            max,
+            running,
+            waiting: std::collections::VecDeque::new(),
+            tickets: Vec::new(),
+            next_ticket: 1,
+            count: 0,
+            freed: false,
+            closed: false,
+        }
+    }
+
+    fn wait(&mut self, slot: u32) {
+        let index = slot as usize;
+        if self.tickets.len() <= index {
+            self.tickets.resize(index + 1, 0);
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.tickets[index] = ticket;
+        self.waiting.push_back((slot, ticket));
+        self.count += 1;
+    }
+
+    pub(crate) fn is_waiting(&self, slot: u32) -> bool {
+        self.tickets.get(slot as usize).is_some_and(|&t| t != 0)
+    }
+
+    /// How many wait for their turn.
+    pub(crate) fn waiting(&self) -> usize {
+        self.count
+    }
+
+    /// The child in `slot` leaves (it ended, or was dropped): a waiting one
+    /// gives up its ticket; a running one makes room for the next.
+    fn leave(&mut self, slot: u32, fresh: &mut IndexQueue) {
+        if self.is_waiting(slot) {
+            self.tickets[slot as usize] = 0;
+            self.count -= 1;
+            return;
+        }
+        self.running -= 1;
+        self.freed = true;
+        if !self.closed {
+            self.admit(fresh);
+        }
+    }
+
+    /// Starts waiting children, in order, while there is room.
+    pub(crate) fn admit(&mut self, fresh: &mut IndexQueue) {
+        while self.running < self.max {
+            let Some((slot, ticket)) = self.waiting.pop_front() else {
+                break;
+            };
+            if self.tickets.get(slot as usize) != Some(&ticket) {
+                continue; // it left while it waited
+            }
+            self.tickets[slot as usize] = 0;
+            self.count -= 1;
+            self.running += 1;
+            fresh.push_back(slot);
         }
     }
 }

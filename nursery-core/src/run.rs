@@ -515,13 +515,19 @@ fn ended_badly<E, K: Kind>(
         Some(payload) => Some(payload),
     };
     requeue(nursery, shared, rest);
-    let (node, name) = remove_ended(nursery, ended);
+    // The failure cancels the nursery before the slots are freed, so that
+    // under a limit no waiting child is started for it.
+    let last = *ended.last().expect("at least one child ended");
+    let name = (error.is_some())
+        .then(|| nursery.quiet_state().children.name_of(last))
+        .flatten();
     if let Some(payload) = panic {
         nursery.panicked(payload);
     }
     if let Some(error) = error {
         nursery.fail(error, name);
     }
+    let (node, _) = remove_ended(nursery, ended);
     // A child whose poll panicked still has its future: dropped now, with
     // no lock held; a panic of its `Drop` comes second.
     drop_child(nursery, &node);
@@ -553,7 +559,17 @@ fn remove_ended<E, K: Kind>(
         // are gone already), so this may run under the lock.
         drop(state.children.take(index as usize));
     }
-    state.children.take(*last as usize)
+    let last = state.children.take(*last as usize);
+    // Under a limit, room was made: `admit()` waiters go (woken with no
+    // lock held).
+    if let Some(limit) = &mut state.children.limit
+        && std::mem::take(&mut limit.freed)
+    {
+        let waiters = state.admit_waiters.take_all();
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+    last
 }
 
 /// Polls the body once with `waker`: its value, its failures, or its panic.

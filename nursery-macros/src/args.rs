@@ -15,6 +15,8 @@ pub(crate) struct Args {
     pub(crate) timeout: Option<(Ident, Expr)>,
     /// `grace = EXPR`: how long cancelled children may clean up.
     pub(crate) grace: Option<(Ident, Expr)>,
+    /// `limit = EXPR`: how many children run at once.
+    pub(crate) limit: Option<(Ident, Expr)>,
 }
 
 enum Arg {
@@ -54,13 +56,19 @@ impl Parse for Args {
                         format!("`{name}` needs a value: `{name} = Duration::from_secs(5)`"),
                     ));
                 }
+                Arg::Flag(name) if name == "limit" => {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        "`limit` needs a value: `limit = 8` (how many children run at once)",
+                    ));
+                }
                 Arg::Flag(name) => {
                     if let Some(first) = &args.handle {
                         return Err(syn::Error::new_spanned(
                             &name,
                             format!(
                                 "unknown argument `{name}`: the nursery handle is already named `{first}`; \
-                                 the arguments are a handle name, `local`, `timeout = …` and `grace = …`"
+                                 the arguments are a handle name, `local`, `timeout = …`, `grace = …` and `limit = …`"
                             ),
                         ));
                     }
@@ -74,11 +82,15 @@ impl Parse for Args {
                     }
                     args.handle = Some(name);
                 }
-                Arg::Value(name, value) if name == "timeout" || name == "grace" => {
+                Arg::Value(name, value)
+                    if name == "timeout" || name == "grace" || name == "limit" =>
+                {
                     let slot = if name == "timeout" {
                         &mut args.timeout
-                    } else {
+                    } else if name == "grace" {
                         &mut args.grace
+                    } else {
+                        &mut args.limit
                     };
                     if slot.is_some() {
                         return Err(syn::Error::new_spanned(
@@ -93,7 +105,7 @@ impl Parse for Args {
                         &name,
                         format!(
                             "unknown argument `{name} = …`: `#[nursery]` takes a handle name, `local`, \
-                             `timeout = …` and `grace = …`, as in `#[nursery(n, timeout = Duration::from_secs(5))]`"
+                             `timeout = …`, `grace = …` and `limit = …`, as in `#[nursery(n, timeout = Duration::from_secs(5))]`"
                         ),
                     ));
                 }

@@ -103,6 +103,12 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             ::nursery::__private::set_grace(#handle, #value);
         }
     });
+    let limit = args.limit.as_ref().map(|(_, value)| {
+        let span = value.span();
+        quote_spanned! {span=>
+            #handle.set_limit(#value);
+        }
+    });
     let stmts = &func.block.stmts;
     let fn_name = func.sig.ident.to_string();
     let run = match shape {
@@ -129,6 +135,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             let #handle = ::nursery::__private::handle(#scope);
             #user_handle
             #grace
+            #limit
             #timeout
             let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
             #run
