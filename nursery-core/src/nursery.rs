@@ -382,10 +382,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// A future that completes once the nursery is cancelled: what a
     /// shielded child awaits to start its cleanup.
     pub fn cancelled(&self) -> Cancelled<'_, 'scope, E, K> {
-        Cancelled {
-            nursery: self,
-            key: None,
-        }
+        Cancelled::new(self)
     }
 
     /// The nursery's cancellation as an owned, `'static` [`CancelToken`]:
@@ -531,10 +528,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// assert_eq!(futures::executor::block_on(consume((0..10).collect())), 10);
     /// ```
     pub fn admit(&self) -> Admit<'_, 'scope, E, K> {
-        Admit {
-            nursery: self,
-            key: None,
-        }
+        Admit::new(self)
     }
 
     /// The nursery's name: the name of the fn `#[nursery]` is on (`None`
@@ -1045,39 +1039,65 @@ impl<E, K: Kind> fmt::Debug for Builder<'_, '_, E, K> {
     }
 }
 
-/// The future of [`Nursery::admit`].
-#[must_use = "futures do nothing unless polled"]
-pub struct Admit<'n, 'scope, E, K: Kind = Sendable> {
+/// A wait on the nursery's state, shared by [`Admit`] and [`Cancelled`]:
+/// ready once `ready(state)` holds; otherwise its waker sits in the
+/// `waiters` list of the state (one slot, reused, freed when it is dropped).
+struct WaitOn<'n, 'scope, E, K: Kind> {
     nursery: &'n Nursery<'scope, E, K>,
+    ready: fn(&State<E, K>) -> bool,
+    waiters: fn(&mut State<E, K>) -> &mut Waiters,
     /// Its slot among the waiters, once it waited.
     key: Option<usize>,
+}
+
+impl<E, K: Kind> WaitOn<'_, '_, E, K> {
+    fn poll(&mut self, cx: &Context<'_>) -> Poll<()> {
+        let mut state = self.nursery.state();
+        if (self.ready)(&state) {
+            return Poll::Ready(());
+        }
+        (self.waiters)(&mut state).register(&mut self.key, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<E, K: Kind> Drop for WaitOn<'_, '_, E, K> {
+    fn drop(&mut self) {
+        if self.key.is_some() {
+            let waker = (self.waiters)(&mut self.nursery.state()).remove(&mut self.key);
+            drop(waker); // with no lock held
+        }
+    }
+}
+
+/// The future of [`Nursery::admit`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Admit<'n, 'scope, E, K: Kind = Sendable>(WaitOn<'n, 'scope, E, K>);
+
+impl<'n, 'scope, E, K: Kind> Admit<'n, 'scope, E, K> {
+    fn new(nursery: &'n Nursery<'scope, E, K>) -> Self {
+        Admit(WaitOn {
+            nursery,
+            // room for one more, or cancelling (a spawn is dropped anyway)
+            ready: |state| {
+                state.cancel_requested
+                    || state
+                        .children
+                        .limit
+                        .as_ref()
+                        .is_none_or(|limit| limit.running < limit.max && limit.waiting() == 0)
+            },
+            waiters: |state| &mut state.admit_waiters,
+            key: None,
+        })
+    }
 }
 
 impl<E, K: Kind> Future for Admit<'_, '_, E, K> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let mut state = this.nursery.state();
-        let room = state
-            .children
-            .limit
-            .as_ref()
-            .is_none_or(|limit| limit.running < limit.max && limit.waiting() == 0);
-        if room || state.cancel_requested {
-            return Poll::Ready(());
-        }
-        state.admit_waiters.register(&mut this.key, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl<E, K: Kind> Drop for Admit<'_, '_, E, K> {
-    fn drop(&mut self) {
-        if self.key.is_some() {
-            let waker = self.nursery.state().admit_waiters.remove(&mut self.key);
-            drop(waker); // with no lock held
-        }
+        self.get_mut().0.poll(cx)
     }
 }
 
@@ -1089,32 +1109,24 @@ impl<E, K: Kind> fmt::Debug for Admit<'_, '_, E, K> {
 
 /// The future of [`Nursery::cancelled`].
 #[must_use = "futures do nothing unless polled"]
-pub struct Cancelled<'n, 'scope, E, K: Kind = Sendable> {
-    nursery: &'n Nursery<'scope, E, K>,
-    /// Its slot among the waiters, once it waited.
-    key: Option<usize>,
+pub struct Cancelled<'n, 'scope, E, K: Kind = Sendable>(WaitOn<'n, 'scope, E, K>);
+
+impl<'n, 'scope, E, K: Kind> Cancelled<'n, 'scope, E, K> {
+    fn new(nursery: &'n Nursery<'scope, E, K>) -> Self {
+        Cancelled(WaitOn {
+            nursery,
+            ready: |state| state.cancel_requested,
+            waiters: |state| &mut state.cancel_waiters,
+            key: None,
+        })
+    }
 }
 
 impl<E, K: Kind> Future for Cancelled<'_, '_, E, K> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let mut state = this.nursery.state();
-        if state.cancel_requested {
-            return Poll::Ready(());
-        }
-        state.cancel_waiters.register(&mut this.key, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl<E, K: Kind> Drop for Cancelled<'_, '_, E, K> {
-    fn drop(&mut self) {
-        if self.key.is_some() {
-            let waker = self.nursery.state().cancel_waiters.remove(&mut self.key);
-            drop(waker); // with no lock held
-        }
+        self.get_mut().0.poll(cx)
     }
 }
 
