@@ -164,3 +164,44 @@ on_every_runtime! {
         assert_eq!(*gauge.order.lock().unwrap(), (0..6).collect::<Vec<_>>());
     }
 }
+
+#[cfg(feature = "tokio")]
+mod parallel {
+    use super::*;
+    use std::sync::Arc;
+
+    #[nursery(limit = 2)]
+    async fn limited_parallel(
+        gauge: Arc<Gauge>,
+        started: Arc<AtomicUsize>,
+    ) -> Result<(), Errors<nursery::SpawnError>> {
+        for id in 0..8 {
+            let (gauge, started) = (gauge.clone(), started.clone());
+            spawn!(
+                async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    gauge.work(id, 5).await;
+                },
+                parallel
+            )?;
+        }
+        // spawned, but at most 2 runtime tasks started so far
+        assert!(started.load(Ordering::SeqCst) <= 2);
+        Ok(())
+    }
+
+    #[test]
+    fn the_limit_holds_for_parallel_children_too() {
+        let rt = multi_thread_runtime();
+        let gauge = Arc::new(Gauge::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        rt.block_on(limited_parallel(gauge.clone(), started.clone()))
+            .unwrap();
+        assert_eq!(started.load(Ordering::SeqCst), 8);
+        assert!(
+            gauge.most.load(Ordering::SeqCst) <= 2,
+            "at most 2 ran at once"
+        );
+        assert_no_task_left(&rt);
+    }
+}

@@ -1228,7 +1228,7 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     {
         let nursery = self.inner.nursery;
         let mut options = self.inner.options;
-        let (spawner, late, fut) = {
+        let (spawner, late, fut, limited) = {
             let mut state = nursery.state();
             // Checked before the task is started, by the rule `insert_node`
             // applies again to the stand-in.
@@ -1243,19 +1243,28 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
             }
             let spawner = crate::parallel::choose(state.spawner.as_ref())?;
             let late = std::sync::Arc::clone(state.late.get_or_insert_with(Default::default));
-            (spawner, late, fut)
+            // Under a limit, its task starts when its turn comes.
+            let limited = state.children.limit.is_some() && !options.background;
+            (spawner, late, fut, limited)
         };
         let fut = nursery.trace.parallel(fut, &mut options);
-        let proxy = crate::parallel::start(spawner, fut, options.name.clone(), late)?;
-        // The proxy is `Send` because `fut` and its output are, whatever `K`.
-        // A deadline of its own cuts the stand-in short, which drops (and
-        // so stops) the parallel child.
-        Ok(match self.inner.deadline {
-            None => nursery.insert_node(proxy, options)?,
-            Some((when, fail)) => {
-                nursery.insert_node(ChildDeadline::new(proxy, when, fail), options)?
-            }
-        })
+        let name = options.name.clone();
+        if limited {
+            let stand_in = crate::parallel::Deferred::new(spawner, fut, name, late);
+            return Ok(insert_stand_in(
+                nursery,
+                stand_in,
+                self.inner.deadline,
+                options,
+            )?);
+        }
+        let proxy = crate::parallel::start(spawner, fut, name, late)?;
+        Ok(insert_stand_in(
+            nursery,
+            proxy,
+            self.inner.deadline,
+            options,
+        )?)
     }
 
     /// Starts `f(status)` as a parallel child and waits until it calls
@@ -1281,6 +1290,28 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         let child = crate::start::watch::<T, E, _>(&started, f(status));
         self.spawn(child)?;
         Ok(started)
+    }
+}
+
+/// Inserts a parallel child's stand-in. It is `Send` because the child and
+/// its output are, whatever `K`. A deadline of the child's own cuts the
+/// stand-in short, which drops (and so stops) the parallel child.
+fn insert_stand_in<'scope, E, K, S>(
+    nursery: &Nursery<'scope, E, K>,
+    stand_in: S,
+    deadline: Option<(When, Option<MakeError<E>>)>,
+    options: Options,
+) -> Result<Task<'scope, <S::Output as Outcome<E>>::Ok>, Closed>
+where
+    K: Kind,
+    S: Future + 'scope,
+    S::Output: Outcome<E>,
+{
+    match deadline {
+        None => nursery.insert_node(stand_in, options),
+        Some((when, fail)) => {
+            nursery.insert_node(ChildDeadline::new(stand_in, when, fail), options)
+        }
     }
 }
 

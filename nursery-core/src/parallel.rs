@@ -495,6 +495,75 @@ where
     Ok(proxy)
 }
 
+/// A parallel child of a nursery with a limit: its runtime task starts at
+/// the stand-in's first poll, that is when its turn comes, so that the
+/// limit holds for it too.
+pub(crate) struct Deferred<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    start: Option<DeferredStart<F, E>>,
+    proxy: Option<Proxy<F, E>>,
+}
+
+type DeferredStart<F, E> = (Chosen, Box<F>, Option<Cow<'static, str>>, Arc<Late<E>>);
+
+impl<F, E> Deferred<F, E>
+where
+    F: Future + Send + 'static,
+    F::Output: Outcome<E> + Send + 'static,
+{
+    pub(crate) fn new(
+        spawner: Chosen,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        late: Arc<Late<E>>,
+    ) -> Self {
+        Deferred {
+            start: Some((spawner, Box::new(fut), name, late)),
+            proxy: None,
+        }
+    }
+}
+
+impl<F, E> Future for Deferred<F, E>
+where
+    F: Future + Send + 'static,
+    F::Output: Outcome<E> + Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // `Unpin`: the future is boxed until it starts, then owned by the
+        // runtime task.
+        let this = self.get_mut();
+        if let Some((spawner, fut, name, late)) = this.start.take() {
+            let shown = name
+                .as_deref()
+                .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{n}`"));
+            match start(spawner, *fut, name, late) {
+                Ok(proxy) => this.proxy = Some(proxy),
+                Err(error) => panic!(
+                    "the parallel child {shown} of a nursery with a limit could not start when its \
+                     turn came: {error}; give the nursery a spawner that accepts its tasks"
+                ),
+            }
+        }
+        match &mut this.proxy {
+            Some(proxy) => Pin::new(proxy).poll(cx),
+            None => unreachable!("started above"),
+        }
+    }
+}
+
+impl<F, E> Unpin for Deferred<F, E>
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+}
+
 /// The two sides of a parallel child: the runtime task and the proxy.
 fn pair<F, E>(
     fut: F,
