@@ -59,7 +59,29 @@ async fn cancel_a_shield_child(dropped: &Counter) -> Option<()> {
     child.try_join().await.map(|_| ())
 }
 
+#[nursery]
+async fn cancel_during_a_shielded_section(saved: &Counter) -> Option<()> {
+    let child = spawn!(async move {
+        nursery::CancelScope::shielded()
+            .run(async {
+                yield_times(3).await;
+                saved.add();
+            })
+            .await;
+        std::future::pending::<()>().await // dropped at this await
+    });
+    yield_now().await; // it is inside its section now
+    child.cancel();
+    child.try_join().await
+}
+
 on_every_runtime! {
+    async fn a_child_cancelled_inside_a_shielded_section_finishes_the_section_first() {
+        let saved = Counter::new();
+        assert_eq!(must_finish(cancel_during_a_shielded_section(&saved)), None);
+        assert_eq!(saved.get(), 1);
+    }
+
     async fn cancelling_one_child_drops_it_alone_and_is_not_a_failure() {
         let (dropped, siblings) = (Counter::new(), Counter::new());
         let out = cancel_one(&dropped, &siblings).await;

@@ -293,19 +293,28 @@ impl Lent {
     /// The registry slot this was lent from still holds the node (1), the
     /// caller is the nursery's driver (2), and `E` is the error type of the
     /// nursery whose registry lent it (the erased poll function's type).
-    pub(crate) unsafe fn poll<E>(self, aftermath: &mut Aftermath<E>) -> Polled {
+    ///
+    /// A child its handle cancelled is not polled (the driver drops it),
+    /// unless `section_active()`: a shielded section runs inside it, which
+    /// it finishes first (it is dropped after the poll in which that ends).
+    pub(crate) unsafe fn poll<E>(
+        self,
+        aftermath: &mut Aftermath<E>,
+        section_active: impl Fn() -> bool,
+    ) -> Polled {
         // SAFETY: the slot's reference keeps the header alive (caller).
         let header = unsafe { self.ptr.as_ref() };
         // No longer queued: a wake from now on, even during this poll,
         // queues the child again.
         let prev = header.state.fetch_and(!QUEUED, Ordering::AcqRel);
-        if prev & CANCEL != 0 {
+        let cancelled = Polled {
+            ended: true,
+            woken_again: false,
+        };
+        if prev & CANCEL != 0 && !section_active() {
             // Cancelled by its handle: not polled again; the driver drops it.
             aftermath.cancelled = true;
-            return Polled {
-                ended: true,
-                woken_again: false,
-            };
+            return cancelled;
         }
         // SAFETY: the waker's data is this node's header, alive for the whole
         // poll through the slot's reference; `WAKER_VTABLE` upholds the
@@ -326,9 +335,15 @@ impl Lent {
             unsafe { std::mem::transmute::<*const (), PollFn<E>>(header.vtable.poll) };
         // SAFETY: driver-only access to the stage (2, caller).
         let poll = unsafe { poll(self.ptr, &mut cx, aftermath) };
+        let now = header.state.load(Ordering::Acquire);
+        if poll.is_pending() && now & CANCEL != 0 && !section_active() {
+            // Cancelled during the poll, or its shielded section just ended.
+            aftermath.cancelled = true;
+            return cancelled;
+        }
         Polled {
             ended: poll.is_ready(),
-            woken_again: header.state.load(Ordering::Relaxed) & QUEUED != 0,
+            woken_again: now & QUEUED != 0,
         }
     }
 }
@@ -930,7 +945,7 @@ mod loom_tests {
         let mut aftermath = Aftermath::default();
         // SAFETY: the slot holds the node for the whole call, and this thread
         // is the only driver.
-        let polled = unsafe { lent.poll::<u8>(&mut aftermath) };
+        let polled = unsafe { lent.poll::<u8>(&mut aftermath, || false) };
         match (polled.ended, aftermath.failure) {
             (false, _) => Poll::Pending,
             (true, None) => Poll::Ready(Ok(())),

@@ -442,7 +442,7 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
         // nursery's error type, and the registry is this nursery's.
         #[allow(unsafe_code)]
         let polled = catch_unwind(AssertUnwindSafe(|| unsafe {
-            node.poll::<E>(&mut aftermath)
+            node.poll::<E>(&mut aftermath, || shield::section_active(ready[i]))
         }));
         match polled {
             Ok(Polled {

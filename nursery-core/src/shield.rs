@@ -185,6 +185,17 @@ pub(crate) fn interruptible() -> bool {
     GUARDIANS.with(|g| innermost_nursery(&g.borrow()).is_some()) && !current_code_shielded()
 }
 
+/// Whether a shielded section runs in the child in `slot` of the nursery
+/// whose driver runs now (the innermost nursery guardian): a child
+/// cancelled by its handle waits for it to end, as a cancelled nursery's
+/// children do.
+pub(crate) fn section_active(slot: u32) -> bool {
+    GUARDIANS.with(|g| match innermost_nursery(&g.borrow()) {
+        Some(Guardian::Nursery { shields, .. }) => shields.get().is_some_and(|s| s.active(slot)),
+        _ => false,
+    })
+}
+
 /// Whether the code running now is shielded from its innermost nursery's
 /// cancellation: a child spawned with `shield`, or code inside a shielded
 /// section. Code that is not will be dropped by its nursery once it is

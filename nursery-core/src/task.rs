@@ -97,8 +97,10 @@ impl<'scope, T> Task<'scope, T> {
     /// child that already ended is left as it is.
     ///
     /// The child is dropped even when it was spawned `shield` (the cancel is
-    /// addressed to it), and without a grace period: it learns of its
-    /// cancel by being dropped.
+    /// addressed to it); a shielded section running inside it
+    /// ([`CancelScope::shielded`](crate::CancelScope::shielded)) is finished
+    /// first, and the child goes as soon as that ends. There is no grace
+    /// period: it learns of its cancel by being dropped.
     ///
     /// # Examples
     ///
