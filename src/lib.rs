@@ -122,7 +122,7 @@ pub use nursery_core::TokioTimer;
 #[cfg(feature = "task-tree")]
 #[cfg_attr(docsrs, doc(cfg(feature = "task-tree")))]
 #[doc(inline)]
-pub use nursery_core::task_tree;
+pub use nursery_core::{ChildSnapshot, NurserySnapshot, TaskTree, task_tree};
 
 /// Turns the body of an `async fn` into a nursery.
 ///

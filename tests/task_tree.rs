@@ -102,3 +102,76 @@ fn a_cancelling_nursery_says_why() {
     );
     has(&tree, "child `conn` [cancelling]");
 }
+
+#[nursery(n)]
+async fn snapshot_of_two_levels() -> nursery::TaskTree {
+    spawn!(std::future::pending::<()>(), name = "heartbeat", background);
+    spawn!(worker(), name = "worker");
+    tokio::task::yield_now().await; // the children start; `worker` opens its nursery
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tree = nursery::TaskTree::capture();
+    n.cancel(); // the worker would run forever
+    tree
+}
+
+/// The task tree as data: every nursery with its state and age, every child
+/// with its name, tags and age, nested where they run; `Display` is the
+/// text `task_tree()` gives.
+#[test]
+fn the_task_tree_is_data_and_its_display_is_the_text() {
+    let tree = paused_runtime().block_on(snapshot_of_two_levels());
+    let top = tree
+        .nurseries
+        .iter()
+        .find(|n| n.name == Some("snapshot_of_two_levels"))
+        .expect("the top nursery is a root");
+    assert_eq!(top.state, "running");
+    assert_eq!(top.age, Duration::from_millis(1500));
+    let names: Vec<_> = top
+        .children
+        .iter()
+        .map(|c| (c.name.as_str(), c.named))
+        .collect();
+    assert_eq!(names, [("heartbeat", true), ("worker", true)]);
+    assert_eq!(top.children[0].tags, ["background"]);
+    let worker = &top.children[1];
+    assert_eq!(
+        worker.nurseries.len(),
+        1,
+        "the worker's nursery runs inside it"
+    );
+    let inner = &worker.nurseries[0];
+    assert_eq!(inner.name, Some("worker"));
+    assert_eq!(inner.children[0].name, "inner-job");
+    // No nursery inside the worker's nursery shows up as a root as well.
+    assert!(!tree.nurseries.iter().any(|n| n.id == inner.id));
+    let text = tree.to_string();
+    has(
+        &text,
+        "nursery `snapshot_of_two_levels` (running, 1.5 s, 2 children)",
+    );
+    has(
+        &text,
+        "  child `worker` (1.5 s)\n    nursery `worker` (running",
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_task_tree_serializes_to_json() {
+    let tree = paused_runtime().block_on(snapshot_of_two_levels());
+    let json = serde_json::to_value(&tree).unwrap();
+    let top = json["nurseries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "snapshot_of_two_levels")
+        .expect("the top nursery");
+    assert_eq!(top["state"], "running");
+    assert_eq!(top["children"][1]["name"], "worker");
+    assert_eq!(
+        top["children"][1]["nurseries"][0]["children"][0]["name"],
+        "inner-job"
+    );
+    assert_eq!(top["children"][0]["tags"][0], "background");
+}

@@ -87,4 +87,4 @@ pub use crate::timer::{Sleep, Timer, TimerAlreadySet, set_timer};
 pub use crate::token::{CancelToken, TokenCancelled};
 #[cfg(feature = "task-tree")]
 #[cfg_attr(docsrs, doc(cfg(feature = "task-tree")))]
-pub use crate::tree::task_tree;
+pub use crate::tree::{ChildSnapshot, NurserySnapshot, TaskTree, task_tree};

@@ -9,7 +9,7 @@
 //! read per step of its driver, and a few bytes per child (its birth time,
 //! the spawned expression, whether it is parallel or waiting for `start`).
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -112,6 +112,8 @@ impl Clock {
 struct ChildView {
     slot: u32,
     name: String,
+    /// `name` was given (`name = "…"`), not the spawned expression.
+    named: bool,
     tags: Vec<&'static str>,
     /// When it was spawned, since its nursery registered.
     born: Duration,
@@ -266,14 +268,15 @@ unsafe fn read<E, K: Kind>(ptr: *const ()) -> NurseryView {
             if cancelling && flags & crate::node::SHIELD == 0 {
                 tags.push("cancelling");
             }
-            let name = match (name, info.label) {
-                (Some(name), _) => format!("`{name}`"),
-                (None, Some(label)) => crate::trace::OneLine(label).to_string(),
-                (None, None) => "(unnamed)".to_owned(),
+            let (name, named) = match (name, info.label) {
+                (Some(name), _) => (name.to_owned(), true),
+                (None, Some(label)) => (crate::trace::OneLine(label).to_string(), false),
+                (None, None) => ("(unnamed)".to_owned(), false),
             };
             children.push(ChildView {
                 slot,
                 name,
+                named,
                 tags,
                 born: Duration::from_millis(u64::from(info.born_ms())),
             });
@@ -290,6 +293,231 @@ fn age(d: Duration) -> String {
     } else {
         format!("{:.1} s", d.as_secs_f64())
     }
+}
+
+/// Every running nursery of the program and its children, as data: what
+/// [`task_tree`] renders. `Display` gives that text; with the `serde`
+/// feature it serializes (to JSON, say) for tools.
+///
+/// Taken by [`TaskTree::capture`]: each nursery is read under its own lock,
+/// with the process-wide list of nurseries locked only while they are
+/// read, never while the tree is built or rendered.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn};
+///
+/// #[nursery]
+/// async fn serve() -> nursery_core::TaskTree {
+///     spawn!(std::future::pending::<()>(), name = "heartbeat", background);
+///     tokio::task::yield_now().await; // let it start
+///     nursery_core::TaskTree::capture() // `nursery::TaskTree` with the `task-tree` feature
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let tree = rt.block_on(serve());
+/// let serve = tree.nurseries.iter().find(|n| n.name == Some("serve")).unwrap();
+/// assert_eq!(serve.state, "running");
+/// assert_eq!(serve.children[0].name, "heartbeat");
+/// assert_eq!(serve.children[0].tags, ["background"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct TaskTree {
+    /// The nurseries that run in no other nursery's child or body (a
+    /// nursery inside a `parallel` child is one: it runs on another thread).
+    pub nurseries: Vec<NurserySnapshot>,
+}
+
+/// One nursery of a [`TaskTree`].
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct NurserySnapshot {
+    /// Its id while it runs (ids of nurseries that ended are reused).
+    pub id: usize,
+    /// Its fn's name (`#[nursery]`); `None` for a `scope!`.
+    pub name: Option<&'static str>,
+    /// What it is doing: `running`, `cancelling (why)`, `cancelling, grace
+    /// period (why)`, `finishing`, or `busy` when its lock was held by the
+    /// thread asking (a callback run under it).
+    pub state: String,
+    /// How long ago it started.
+    pub age: Duration,
+    /// Nurseries running in its body.
+    pub body: Vec<NurserySnapshot>,
+    /// Its children.
+    pub children: Vec<ChildSnapshot>,
+}
+
+/// One child of a [`NurserySnapshot`].
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct ChildSnapshot {
+    /// Its slot in its nursery (unique among the nursery's children alive).
+    pub slot: u32,
+    /// Its name (`name = "…"`), else the spawned expression on one line.
+    pub name: String,
+    /// Whether `name` is a name it was given (not the spawned expression).
+    pub named: bool,
+    /// `parallel`, `shielded`, `background`, `waiting for start`,
+    /// `cancelling`.
+    pub tags: Vec<&'static str>,
+    /// How long ago it was spawned.
+    pub age: Duration,
+    /// Nurseries running inside it.
+    pub nurseries: Vec<NurserySnapshot>,
+}
+
+impl TaskTree {
+    /// Takes a snapshot of every running nursery of the program. Call it
+    /// from anywhere, any thread, at any time.
+    pub fn capture() -> TaskTree {
+        let now = crate::timer::now();
+        // Under the list's lock: only the reads (each nursery's own lock,
+        // a few copies). Built and rendered after it is let go.
+        let records: Vec<Record> = {
+            let list = lock(&LIST);
+            list.entries
+                .iter()
+                .enumerate()
+                .filter_map(|(key, entry)| {
+                    let entry = entry.as_ref()?;
+                    // SAFETY: an entry in the list, read under the list's lock.
+                    #[allow(unsafe_code)]
+                    let view = unsafe { (entry.read)(entry.nursery) };
+                    Some(Record {
+                        key,
+                        name: entry.name,
+                        born: entry.born,
+                        parent: entry.parent,
+                        view,
+                    })
+                })
+                .collect()
+        };
+        build(records, now)
+    }
+}
+
+/// One nursery as read under the list's lock.
+struct Record {
+    key: usize,
+    name: Option<&'static str>,
+    born: Instant,
+    parent: Option<(usize, u32)>,
+    view: NurseryView,
+}
+
+/// Nests the records: each under the child (or body) it runs in.
+fn build(records: Vec<Record>, now: Instant) -> TaskTree {
+    use std::collections::HashMap;
+    let alive: std::collections::HashSet<usize> = records.iter().map(|r| r.key).collect();
+    let mut inside: HashMap<(usize, u32), Vec<Record>> = HashMap::new();
+    let mut roots = Vec::new();
+    for record in records {
+        match record.parent {
+            Some(parent) if alive.contains(&parent.0) => {
+                inside.entry(parent).or_default().push(record);
+            }
+            _ => roots.push(record),
+        }
+    }
+    fn snapshot(
+        record: Record,
+        inside: &mut HashMap<(usize, u32), Vec<Record>>,
+        now: Instant,
+    ) -> NurserySnapshot {
+        let age = now.saturating_duration_since(record.born);
+        let mut nested = |slot: u32| -> Vec<NurserySnapshot> {
+            inside
+                .remove(&(record.key, slot))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| snapshot(r, inside, now))
+                .collect()
+        };
+        let body = nested(crate::shield::BODY);
+        let children = record
+            .view
+            .children
+            .into_iter()
+            .map(|child| ChildSnapshot {
+                slot: child.slot,
+                nurseries: nested(child.slot),
+                name: child.name,
+                named: child.named,
+                tags: child.tags,
+                age: age.saturating_sub(child.born),
+            })
+            .collect();
+        NurserySnapshot {
+            id: record.key,
+            name: record.name,
+            state: record.view.state,
+            age,
+            body,
+            children,
+        }
+    }
+    TaskTree {
+        nurseries: roots
+            .into_iter()
+            .map(|r| snapshot(r, &mut inside, now))
+            .collect(),
+    }
+}
+
+impl fmt::Display for TaskTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nurseries.is_empty() {
+            return writeln!(f, "(no nursery is running)");
+        }
+        for nursery in &self.nurseries {
+            render(nursery, 0, f)?;
+        }
+        Ok(())
+    }
+}
+
+fn render(nursery: &NurserySnapshot, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let pad = "  ".repeat(depth);
+    let name = nursery
+        .name
+        .map_or_else(|| "(scope)".to_owned(), |n| format!("`{n}`"));
+    writeln!(
+        f,
+        "{pad}nursery {name} ({}, {}, {} children)",
+        nursery.state,
+        age(nursery.age),
+        nursery.children.len()
+    )?;
+    if !nursery.body.is_empty() {
+        writeln!(f, "{pad}  body")?;
+        for inner in &nursery.body {
+            render(inner, depth + 2, f)?;
+        }
+    }
+    for child in &nursery.children {
+        let tags = if child.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", child.tags.join(", "))
+        };
+        let name = if child.named {
+            format!("`{}`", child.name)
+        } else {
+            child.name.clone()
+        };
+        writeln!(f, "{pad}  child {name}{tags} ({})", age(child.age))?;
+        for inner in &child.nurseries {
+            render(inner, depth + 2, f)?;
+        }
+    }
+    Ok(())
 }
 
 /// Renders every running nursery of the program, with its children, as an
@@ -323,92 +551,5 @@ fn age(d: Duration) -> String {
 /// assert!(tree.contains("child `heartbeat` [background]"), "{tree}");
 /// ```
 pub fn task_tree() -> String {
-    let now = crate::timer::now();
-    let list = lock(&LIST);
-    let mut views = Vec::with_capacity(list.entries.len());
-    for entry in &list.entries {
-        views.push(entry.as_ref().map(|entry| {
-            // SAFETY: an entry in the list, read under the list's lock.
-            #[allow(unsafe_code)]
-            let view = unsafe { (entry.read)(entry.nursery) };
-            view
-        }));
-    }
-    let mut out = String::new();
-    let roots: Vec<usize> = list
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(key, e)| {
-            let e = e.as_ref()?;
-            let parent_alive = e
-                .parent
-                .is_some_and(|(p, _)| list.entries.get(p).is_some_and(Option::is_some));
-            (!parent_alive).then_some(key)
-        })
-        .collect();
-    if roots.is_empty() {
-        out.push_str("(no nursery is running)\n");
-    }
-    for key in roots {
-        render(&list, &views, key, 0, now, &mut out);
-    }
-    out
-}
-
-fn render(
-    list: &List,
-    views: &[Option<NurseryView>],
-    key: usize,
-    depth: usize,
-    now: Instant,
-    out: &mut String,
-) {
-    let (Some(entry), Some(view)) = (&list.entries[key], &views[key]) else {
-        return;
-    };
-    let pad = "  ".repeat(depth);
-    let name = entry
-        .name
-        .map_or_else(|| "(scope)".to_owned(), |n| format!("`{n}`"));
-    let _ = writeln!(
-        out,
-        "{pad}nursery {name} ({}, {}, {} children)",
-        view.state,
-        age(now.saturating_duration_since(entry.born)),
-        view.children.len()
-    );
-    let nested = |slot: u32| {
-        list.entries.iter().enumerate().filter_map(move |(k, e)| {
-            e.as_ref()
-                .filter(|e| e.parent == Some((key, slot)))
-                .map(|_| k)
-        })
-    };
-    let body: Vec<usize> = nested(crate::shield::BODY).collect();
-    if !body.is_empty() {
-        let _ = writeln!(out, "{pad}  body");
-        for k in body {
-            render(list, views, k, depth + 2, now, out);
-        }
-    }
-    for child in &view.children {
-        let tags = if child.tags.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", child.tags.join(", "))
-        };
-        let child_age = now
-            .saturating_duration_since(entry.born)
-            .saturating_sub(child.born);
-        let _ = writeln!(
-            out,
-            "{pad}  child {}{tags} ({})",
-            child.name,
-            age(child_age)
-        );
-        for k in nested(child.slot) {
-            render(list, views, k, depth + 2, now, out);
-        }
-    }
+    TaskTree::capture().to_string()
 }
