@@ -105,6 +105,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod guide;
+
 #[doc(inline)]
 pub use nursery_core::{
     Admit, Builder, CancelScope, CancelToken, Cancelled, Closed, Errors, HasOutput, Iter, Local,
