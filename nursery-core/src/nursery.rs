@@ -564,21 +564,28 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         state.request_cancel(reason);
     }
 
-    fn insert<F>(
+    /// Inserts a child, under a deadline of its own if it has one (for a
+    /// parallel child, its stand-in: cutting it short stops the task).
+    fn insert_within<F>(
         &self,
         fut: F,
+        deadline: Option<(When, Option<MakeError<E>>)>,
         options: Options,
     ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
-        K: Accepts<'scope, F, E>,
     {
-        self.insert_node(fut, options)
+        match deadline {
+            None => self.insert_node(fut, options),
+            Some((when, fail)) => self.insert_node(ChildDeadline::new(fut, when, fail), options),
+        }
     }
 
-    /// `insert` without the `Accepts` bound: for children whose `Send`-ness
-    /// the caller's own bounds already guarantee (a parallel child's proxy).
+    /// Inserts a child with no `Accepts` bound: its callers' own bounds
+    /// guarantee its `Send`-ness (`K: Accepts` on the spawn methods, or a
+    /// parallel child's `Send + 'static`; the wrappers added on the way
+    /// change neither `Send`-ness nor the success value).
     fn insert_node<F>(
         &self,
         fut: F,
@@ -1002,13 +1009,10 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         let child = crate::start::watch::<T, E, _>(&started, f(status));
         // `watch` (and a deadline's wrapper) change neither `Send`-ness nor
         // the success value: what `K` accepts for `Fut` it accepts for them.
-        let inserted = match self.deadline {
-            None => self.nursery.insert_node(child, self.options),
-            Some((when, fail)) => self
-                .nursery
-                .insert_node(ChildDeadline::new(child, when, fail), self.options),
-        };
-        match inserted {
+        match self
+            .nursery
+            .insert_within(child, self.deadline, self.options)
+        {
             Ok(_) | Err(Closed) => started,
         }
     }
@@ -1020,14 +1024,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         F::Output: Outcome<E>,
         K: Accepts<'scope, F, E>,
     {
-        match self.deadline {
-            None => self.nursery.insert(fut, self.options),
-            // The wrapper changes neither `Send`-ness nor the success value:
-            // what `K` accepts for `F` it accepts for it.
-            Some((when, fail)) => self
-                .nursery
-                .insert_node(ChildDeadline::new(fut, when, fail), self.options),
-        }
+        self.nursery.insert_within(fut, self.deadline, self.options)
     }
 }
 
@@ -1251,20 +1248,10 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         let name = options.name.clone();
         if limited {
             let stand_in = crate::parallel::Deferred::new(spawner, fut, name, late);
-            return Ok(insert_stand_in(
-                nursery,
-                stand_in,
-                self.inner.deadline,
-                options,
-            )?);
+            return Ok(nursery.insert_within(stand_in, self.inner.deadline, options)?);
         }
         let proxy = crate::parallel::start(spawner, fut, name, late)?;
-        Ok(insert_stand_in(
-            nursery,
-            proxy,
-            self.inner.deadline,
-            options,
-        )?)
+        Ok(nursery.insert_within(proxy, self.inner.deadline, options)?)
     }
 
     /// Starts `f(status)` as a parallel child and waits until it calls
@@ -1290,28 +1277,6 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
         let child = crate::start::watch::<T, E, _>(&started, f(status));
         self.spawn(child)?;
         Ok(started)
-    }
-}
-
-/// Inserts a parallel child's stand-in. It is `Send` because the child and
-/// its output are, whatever `K`. A deadline of the child's own cuts the
-/// stand-in short, which drops (and so stops) the parallel child.
-fn insert_stand_in<'scope, E, K, S>(
-    nursery: &Nursery<'scope, E, K>,
-    stand_in: S,
-    deadline: Option<(When, Option<MakeError<E>>)>,
-    options: Options,
-) -> Result<Task<'scope, <S::Output as Outcome<E>>::Ok>, Closed>
-where
-    K: Kind,
-    S: Future + 'scope,
-    S::Output: Outcome<E>,
-{
-    match deadline {
-        None => nursery.insert_node(stand_in, options),
-        Some((when, fail)) => {
-            nursery.insert_node(ChildDeadline::new(stand_in, when, fail), options)
-        }
     }
 }
 

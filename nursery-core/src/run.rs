@@ -527,7 +527,7 @@ fn ended_badly<E, K: Kind>(
     if let Some(error) = error {
         nursery.fail(error, name);
     }
-    let (node, _) = remove_ended(nursery, ended);
+    let node = remove_ended(nursery, ended);
     // A child whose poll panicked still has its future: dropped now, with
     // no lock held; a panic of its `Drop` comes second.
     drop_child(nursery, &node);
@@ -547,11 +547,9 @@ fn requeue<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, indices: &[
 }
 
 /// Frees the slots of children that ended (one lock for a batch of them);
-/// gives back the last one's reference and name.
-fn remove_ended<E, K: Kind>(
-    nursery: &Nursery<'_, E, K>,
-    ended: &[u32],
-) -> (NodeRef, Option<std::borrow::Cow<'static, str>>) {
+/// gives back the last one's reference (its name, if a failure needs it,
+/// was read before: the failure cancels the nursery before slots are freed).
+fn remove_ended<E, K: Kind>(nursery: &Nursery<'_, E, K>, ended: &[u32]) -> NodeRef {
     let (last, rest) = ended.split_last().expect("at least one child ended");
     let mut state = nursery.quiet_state();
     for &index in rest {
@@ -559,7 +557,7 @@ fn remove_ended<E, K: Kind>(
         // are gone already), so this may run under the lock.
         drop(state.children.take(index as usize));
     }
-    let last = state.children.take(*last as usize);
+    let (last, _) = state.children.take(*last as usize);
     // Under a limit, room was made: `admit()` waiters go (woken with no
     // lock held).
     if let Some(limit) = &mut state.children.limit
