@@ -59,8 +59,7 @@ async fn checkout() -> Result<(), Errors<Failed>> {
         },
         parallel,
         name = "audit-log"
-    )
-    .map_err(|_| Failed("no runtime"))?;
+    );
     let _ = n;
     Ok(())
 }

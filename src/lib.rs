@@ -81,7 +81,7 @@
 //! | --- | --- | --- | --- | --- | --- |
 //! | a scope for children | `async with trio.open_nursery() as n:` | `async with asyncio.TaskGroup() as tg:` / `async with Nursery() as n:` | `async with create_task_group() as tg:` | `JoinSet::new()` (no scope) | [`#[nursery(n)]`](macro@nursery) on the fn, or [`scope!`]`(\|n\| async { … })` |
 //! | start a child | `n.start_soon(f, x)` | `tg.create_task(f(x))` / `n.start_soon(f(x))` | `tg.start_soon(f, x)` | `set.spawn(f(x))` (`'static`) | [`spawn!`]`(f(&x))` (borrows), [`Nursery::spawn`] |
-//! | a child on another core | `trio.to_thread.run_sync` | `loop.run_in_executor` | `to_thread.run_sync` | `set.spawn(f(x))` on a multi-thread runtime | `spawn!(f(x), parallel)?` (`Send + 'static`) |
+//! | a child on another core | `trio.to_thread.run_sync` | `loop.run_in_executor` | `to_thread.run_sync` | `set.spawn(f(x))` on a multi-thread runtime | `spawn!(f(x), parallel)` (`Send + 'static`) |
 //! | its result | — (use a channel) | `await task` | — | `set.join_next().await` | `spawn!(…).await` ([`Task`]) |
 //! | start and wait until ready | `await n.start(f)` + `task_status.started(v)` | — | `await tg.start(f)` | — | [`start!`]`(\|status\| f(status))` + [`TaskStatus::started`] |
 //! | first failure cancels the rest | yes | yes | yes | no: abort by hand | yes |
@@ -109,7 +109,7 @@ pub mod guide;
 
 #[doc(inline)]
 pub use nursery_core::{
-    Admit, Builder, CancelScope, CancelToken, Cancelled, Closed, Errors, HasOutput, Iter, Local,
+    Admit, Builder, CancelOn, CancelScope, CancelToken, Cancelled, Closed, Errors, Failure, HasOutput, Iter, Local,
     Never, Nursery, Outcome, ParallelBuilder, ParallelTask, Race, Run, Sendable, Sleep, SpawnError,
     Spawner, SpawnerAlreadySet, Started, Task, TaskStatus, TimedOut, Timer, TimerAlreadySet,
     TokenCancelled, TryJoin, fail_after, fail_at, kind, move_on_after, move_on_at, set_spawner,
@@ -208,9 +208,10 @@ pub use nursery_macros::nursery;
 /// * `background`: cancelled once the body and every other child have
 ///   finished (a heartbeat).
 /// * `parallel`: runs as a task of the runtime, on another worker thread
-///   (the child must be `Send + 'static`; see [`ParallelBuilder`]). Starting
-///   it can fail — no spawner is known — so `spawn!(fut, parallel)` gives
-///   `Result<Task<_>, SpawnError>`: write `spawn!(fut, parallel)?`.
+///   (the child must be `Send + 'static`; see [`ParallelBuilder`]). It gives
+///   a [`Task`] like any spawn; with no spawner known it panics with a
+///   message that says how to give one (`n.builder().parallel().try_spawn`
+///   gives a [`SpawnError`] instead). `parallel = BOOL` chooses at run time.
 /// * `timeout = DUR` / `deadline = INSTANT`: the child is cancelled when
 ///   `DUR` has passed since its first poll, or at `INSTANT` — not a
 ///   failure: it ends without a value (`try_join` gives `None`), like

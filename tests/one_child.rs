@@ -242,7 +242,7 @@ mod deadlines {
             },
             timeout = Duration::from_millis(50),
             parallel
-        )?;
+        );
         Ok(task.try_join().await)
     }
 

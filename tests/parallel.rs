@@ -53,7 +53,7 @@ async fn sum_in_parallel(n: u64, tracker: &Tracker) -> Result<u64, Errors<SpawnE
                 i
             },
             parallel
-        )?);
+        ));
     }
     let mut sum = 0;
     for task in tasks {
@@ -94,7 +94,7 @@ fn children_run_on_both_workers() {
                     }
                 },
                 parallel
-            )?;
+            );
         }
         Ok(())
     }
@@ -106,7 +106,7 @@ async fn parallel_fails(tracker: &Tracker) -> Result<(), Errors<&'static str>> {
     let local = tracker.guard();
     spawn!(pending_with(local));
     let remote = tracker.guard();
-    spawn!(pending_with(remote), parallel).unwrap();
+    spawn!(pending_with(remote), parallel);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let guard = tracker.guard();
     spawn!(
@@ -117,8 +117,7 @@ async fn parallel_fails(tracker: &Tracker) -> Result<(), Errors<&'static str>> {
         },
         parallel,
         name = "failing"
-    )
-    .unwrap();
+    );
     tokio::task::yield_now().await;
     tx.send(()).unwrap();
     std::future::pending::<()>().await;
@@ -159,8 +158,7 @@ async fn local_fails(tracker: &Tracker) -> Result<(), Errors<&'static str>> {
                 std::future::pending::<()>().await
             },
             parallel
-        )
-        .unwrap();
+        );
         started.push(rx);
     }
     spawn!(async move {
@@ -215,8 +213,7 @@ fn cancelling_waits_for_a_poll_in_progress_on_a_worker() {
                 std::future::pending::<()>().await
             },
             parallel
-        )
-        .unwrap();
+        );
         inside_rx.recv().unwrap(); // the child is inside its poll now
         let token = n.cancel_token();
         std::thread::spawn(move || {
@@ -259,8 +256,7 @@ async fn many_fail_at_once(n: usize, failed: Arc<AtomicUsize>) -> Result<(), Err
                 Err::<(), _>(i)
             },
             parallel
-        )
-        .unwrap();
+        );
     }
     Ok(())
 }
@@ -286,15 +282,14 @@ fn a_panic_in_a_parallel_child_resumes_in_the_caller_with_its_payload() {
     #[nursery]
     async fn panics(tracker: &Tracker) {
         let guard = tracker.guard();
-        spawn!(pending_with(guard), parallel).unwrap();
+        spawn!(pending_with(guard), parallel);
         spawn!(
             async {
                 tokio::task::yield_now().await;
                 std::panic::panic_any(String::from("parallel payload"));
             },
             parallel
-        )
-        .unwrap();
+        );
     }
     let tracker = Tracker::new();
     let t = tracker.clone();
@@ -316,7 +311,7 @@ fn n_cancel_and_a_token_cancel_parallel_children() {
     #[nursery(n)]
     async fn by_body(tracker: &Tracker) {
         for _ in 0..8 {
-            spawn!(pending_with(tracker.guard()), parallel).unwrap();
+            spawn!(pending_with(tracker.guard()), parallel);
         }
         tokio::task::yield_now().await;
         n.cancel();
@@ -324,10 +319,10 @@ fn n_cancel_and_a_token_cancel_parallel_children() {
     #[nursery(n)]
     async fn by_child(tracker: &Tracker) {
         for _ in 0..8 {
-            spawn!(pending_with(tracker.guard()), parallel).unwrap();
+            spawn!(pending_with(tracker.guard()), parallel);
         }
         let token = n.cancel_token();
-        spawn!(async move { token.cancel() }, parallel).unwrap();
+        spawn!(async move { token.cancel() }, parallel);
     }
     let tracker = Tracker::new();
     let t = tracker.clone();
@@ -356,8 +351,7 @@ fn a_shielded_parallel_child_finishes_its_cleanup() {
             },
             parallel,
             shield
-        )
-        .unwrap();
+        );
         spawn!(async { Err::<(), _>("sibling failed") });
         Ok(())
     }
@@ -384,8 +378,7 @@ fn a_background_parallel_child_is_cancelled_after_the_rest() {
             },
             parallel,
             background
-        )
-        .unwrap();
+        );
         // The foreground waits until the heartbeat has beaten a few times.
         let work = spawn!(async move {
             while beats.load(Ordering::SeqCst) < 3 {
@@ -421,8 +414,7 @@ fn dropping_the_nursery_future_aborts_every_parallel_child() {
                     }
                 },
                 parallel
-            )
-            .unwrap();
+            );
         }
         std::future::pending::<()>().await
     }
@@ -462,7 +454,7 @@ fn start_with_parallel_waits_for_started() {
             },
             parallel,
             background
-        )?;
+        );
         Ok(port)
     }
     assert_eq!(run(async { serve().await.unwrap() }), 8080);
@@ -474,7 +466,7 @@ fn a_local_nursery_takes_parallel_children_too() {
     async fn local() -> Result<u32, Errors<SpawnError>> {
         let rc = std::rc::Rc::new(20);
         let local = spawn!(async move { *rc });
-        let remote = spawn!(async { 22 }, parallel)?;
+        let remote = spawn!(async { 22 }, parallel);
         Ok(local.await + remote.await)
     }
     let rt = multi_thread_runtime();
@@ -494,10 +486,9 @@ fn a_grace_period_lets_parallel_children_say_goodbye() {
                 s.lock().unwrap().push("goodbye");
             },
             parallel
-        )
-        .unwrap();
+        );
         // Ignores the cancel: dropped when the grace period ends.
-        spawn!(pending_with(tracker.guard()), parallel).unwrap();
+        spawn!(pending_with(tracker.guard()), parallel);
         tokio::task::yield_now().await;
         n.cancel();
     }
@@ -561,8 +552,7 @@ async fn stress(
                     Ok(1usize)
                 },
                 parallel
-            )
-            .unwrap(),
+            ),
         );
     }
     let mut sum = 0;
@@ -623,7 +613,7 @@ async fn left_running(
             parallel_done.add();
         },
         parallel
-    )?;
+    );
     std::future::pending::<()>().await;
     Ok(())
 }

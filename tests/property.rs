@@ -466,10 +466,10 @@ fn spawn_child<'a>(
         return if start {
             Some(
                 b.start(|status| wrap(child(Some(status))))
-                    .expect("a tokio runtime"),
+                    ,
             )
         } else {
-            b.spawn(wrap(child(None))).expect("a tokio runtime");
+            b.spawn(wrap(child(None)));
             None
         };
     }

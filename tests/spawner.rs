@@ -33,8 +33,7 @@ async fn on_pool(
                     Ok(i)
                 },
                 parallel
-            )
-            .unwrap(),
+            ),
         );
     }
     let mut sum = 0;
@@ -68,10 +67,9 @@ fn on_a_thread_pool_failures_cancel_and_are_collected() {
                     std::future::pending::<()>().await
                 },
                 parallel
-            )
-            .unwrap();
+            );
         }
-        spawn!(async { Err::<(), _>("pool child failed") }, parallel).unwrap();
+        spawn!(async { Err::<(), _>("pool child failed") }, parallel);
         Ok(())
     }
     let tracker = Tracker::new();
@@ -82,17 +80,17 @@ fn on_a_thread_pool_failures_cancel_and_are_collected() {
 
 #[test]
 fn without_a_spawner_parallel_is_a_typed_error_that_says_what_to_do() {
-    #[nursery]
+    #[nursery(n)]
     async fn none(tracker: &Tracker) -> Result<(), Errors<SpawnError>> {
         let guard = tracker.guard();
-        let err = spawn!(
-            async move {
+        let err = n
+            .builder()
+            .parallel()
+            .try_spawn(async move {
                 let _guard = guard;
                 unreachable!("never polled")
-            },
-            parallel
-        )
-        .unwrap_err();
+            })
+            .unwrap_err();
         assert!(tracker.all_dropped(), "the child was dropped, not kept");
         Err(err)?
     }
@@ -135,7 +133,7 @@ fn a_refusing_spawner_is_a_typed_error_and_the_child_is_dropped() {
                 let _guard = guard;
             },
             parallel
-        )?;
+        );
         Ok(())
     }
     let tracker = Tracker::new();
@@ -164,7 +162,7 @@ fn a_child_its_runtime_dropped_is_reported_never_a_hang() {
     #[nursery(n)]
     async fn dropped() {
         n.set_spawner(Dropper);
-        spawn!(async {}, parallel, name = "lost").unwrap();
+        spawn!(async {}, parallel, name = "lost");
     }
     futures::executor::block_on(dropped());
 }
@@ -185,7 +183,7 @@ fn a_custom_spawner_is_used_for_every_parallel_child_and_only_for_those() {
     async fn mixed(spawner: Counting) {
         n.set_spawner(spawner);
         for _ in 0..5 {
-            spawn!(async {}, parallel).unwrap();
+            spawn!(async {}, parallel);
             spawn!(async {});
         }
     }

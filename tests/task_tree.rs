@@ -33,7 +33,7 @@ async fn server(
     spawn!(std::future::pending::<()>(), name = "heartbeat", background);
     spawn!(async move { n.cancelled().await }, name = "saver", shield);
     spawn!(worker());
-    spawn!(std::future::pending::<()>(), name = "remote", parallel)?;
+    spawn!(std::future::pending::<()>(), name = "remote", parallel);
     let (release, wait) = tokio::sync::oneshot::channel();
     let t = trees.clone();
     spawn!(async move {

@@ -156,7 +156,7 @@ fn a_parallel_child_runs_in_its_span_on_its_task_too() {
             },
             parallel,
             name = "far"
-        )?;
+        );
         assert_eq!(task.await, 7);
         Ok(())
     }

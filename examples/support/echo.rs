@@ -116,7 +116,7 @@ pub async fn serve(
             connection(stream, config.idle, stats.clone(), Some(token.clone())),
             parallel,
             name = format!("conn {peer}")
-        )?;
+        );
     }
     n.cancel(); // every open connection gets its goodbye, within GRACE
     Ok(())

@@ -1,5 +1,6 @@
 //! [`Errors`], every failure of a nursery, and [`Closed`].
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -27,14 +28,212 @@ pub struct Errors<E> {
     failures: Vec<Failure<E>>,
 }
 
-#[derive(Debug)]
-struct Failure<E> {
-    error: E,
+/// One failure of a nursery's child (or of its body): an error, or — in a
+/// [`supervise`](crate::Nursery::supervise) nursery, where a child's panic
+/// does not take the nursery down — a panic's payload; with the name of the
+/// child it came from, where it had one.
+///
+/// [`Errors`] holds them in order ([`Errors::failures`]); a
+/// `supervise = handler` nursery hands each to its handler as it happens;
+/// [`Task::result`](crate::Task::result) gives the one of its child.
+/// `Display` says which child failed and how.
+///
+/// # Examples
+///
+/// ```
+/// use nursery::{nursery, spawn, Errors};
+///
+/// #[nursery(supervise)]
+/// async fn run() -> Result<(), Errors<&'static str>> {
+///     spawn!(async { Err::<(), _>("refused") }, name = "client 1");
+///     spawn!(async { panic!("bad frame") }, name = "client 2");
+///     Ok(())
+/// }
+///
+/// let errors = futures::executor::block_on(run()).unwrap_err();
+/// let failures: Vec<_> = errors.failures().collect();
+/// assert_eq!(failures[0].name(), Some("client 1"));
+/// assert_eq!(failures[0].error(), Some(&"refused"));
+/// assert!(failures[1].is_panic());
+/// assert_eq!(failures[1].to_string(), "child `client 2` of nursery `run` panicked: bad frame");
+/// ```
+pub struct Failure<E> {
+    what: What<E>,
     task: Option<Cow<'static, str>>,
     /// The nursery the child belonged to, if it has a name (`#[nursery]`
     /// names it after its fn).
     nursery: Option<&'static str>,
 }
+
+/// What a [`Failure`] is.
+enum What<E> {
+    Error(E),
+    /// The payload behind a mutex, so that `Errors` stays `Sync` (and
+    /// converts into `anyhow::Error`): it is only ever taken out whole.
+    Panic {
+        payload: std::sync::Mutex<Payload>,
+        message: Option<String>,
+    },
+    /// Only from [`Task::result`](crate::Task::result): the child ended
+    /// with neither a value nor a failure of its own to give.
+    Cancelled,
+}
+
+/// A panic's payload.
+pub(crate) type Payload = Box<dyn Any + Send>;
+
+impl<E> Failure<E> {
+    pub(crate) fn error_of(
+        error: E,
+        task: Option<Cow<'static, str>>,
+        nursery: Option<&'static str>,
+    ) -> Self {
+        Failure {
+            what: What::Error(error),
+            task,
+            nursery,
+        }
+    }
+
+    pub(crate) fn panic_of(
+        payload: Payload,
+        task: Option<Cow<'static, str>>,
+        nursery: Option<&'static str>,
+    ) -> Self {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        Failure {
+            what: What::Panic {
+                payload: std::sync::Mutex::new(payload),
+                message,
+            },
+            task,
+            nursery,
+        }
+    }
+
+    pub(crate) fn cancelled(task: Option<Cow<'static, str>>) -> Self {
+        Failure {
+            what: What::Cancelled,
+            task,
+            nursery: None,
+        }
+    }
+
+    /// The name of the child that failed (`spawn!(fut, name = "…")`), or
+    /// `None` for the body and for children spawned without a name.
+    pub fn name(&self) -> Option<&str> {
+        self.task.as_deref()
+    }
+
+    /// The name of the nursery the child belonged to (a `#[nursery]`
+    /// nursery is named after its fn).
+    pub fn nursery(&self) -> Option<&'static str> {
+        self.nursery
+    }
+
+    /// The error, if the child failed with one (not a panic).
+    pub fn error(&self) -> Option<&E> {
+        match &self.what {
+            What::Error(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The error, or the failure itself if it is not one (a panic, or a
+    /// child that was cancelled).
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when the failure is not an error.
+    pub fn into_error(self) -> Result<E, Self> {
+        match self.what {
+            What::Error(error) => Ok(error),
+            _ => Err(self),
+        }
+    }
+
+    /// Whether the child panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.what, What::Panic { .. })
+    }
+
+    /// Whether the child was cancelled (only [`Task::result`](crate::Task::result)
+    /// gives such a failure: a cancelled child never fails its nursery).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.what, What::Cancelled)
+    }
+
+    /// The panic's payload, as [`std::panic::catch_unwind`] gives it
+    /// (resume it with [`std::panic::resume_unwind`]), or the failure
+    /// itself if it is not a panic.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when the failure is not a panic.
+    pub fn into_panic(self) -> Result<Box<dyn Any + Send>, Self> {
+        match self.what {
+            What::Panic { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner()))
+            }
+            _ => Err(self),
+        }
+    }
+
+    /// The panic's message, when the payload is a string (what `panic!`
+    /// makes).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.what {
+            What::Panic { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = |f: &mut fmt::Formatter<'_>| match &self.what {
+            What::Error(error) => write!(f, "failed: {error}"),
+            What::Panic { .. } => match self.panic_message() {
+                Some(message) => write!(f, "panicked: {message}"),
+                None => f.write_str("panicked"),
+            },
+            What::Cancelled => f.write_str("was cancelled"),
+        };
+        match (&self.task, self.nursery, &self.what) {
+            (None, _, What::Error(error)) => write!(f, "{error}"),
+            (None, _, _) => {
+                f.write_str("a child ")?;
+                how(f)
+            }
+            (Some(name), Some(nursery), _) => {
+                write!(f, "child `{name}` of nursery `{nursery}` ")?;
+                how(f)
+            }
+            (Some(name), None, _) => {
+                write!(f, "child `{name}` ")?;
+                how(f)
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Failure");
+        d.field("name", &self.task);
+        match &self.what {
+            What::Error(error) => d.field("error", error),
+            What::Panic { .. } => d.field("panic", &self.panic_message().unwrap_or("Box<dyn Any>")),
+            What::Cancelled => d.field("cancelled", &true),
+        };
+        d.finish()
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for Failure<E> {}
 
 impl<E> Errors<E> {
     /// Records one failure of the child named `task` (if it has a name) of
@@ -45,11 +244,11 @@ impl<E> Errors<E> {
         task: Option<Cow<'static, str>>,
         nursery: Option<&'static str>,
     ) {
-        let failure = Failure {
-            error,
-            task,
-            nursery,
-        };
+        Self::push_failure(slot, Failure::error_of(error, task, nursery));
+    }
+
+    /// Records one failure.
+    pub(crate) fn push_failure(slot: &mut Option<Self>, failure: Failure<E>) {
         match slot {
             Some(errors) => errors.failures.push(failure),
             None => {
@@ -68,63 +267,96 @@ impl<E> Errors<E> {
         }
     }
 
-    /// How many failures there are (at least one).
+    /// How many failures there are (at least one), panics included.
     #[allow(clippy::len_without_is_empty)] // never empty by construction
     pub fn len(&self) -> usize {
         self.failures.len()
     }
 
-    /// The failures, in the order they happened.
+    /// Every failure, in the order they happened, each with its child's
+    /// name: the errors, and the child panics a `supervise` nursery keeps.
+    pub fn failures(&self) -> impl ExactSizeIterator<Item = &Failure<E>> + '_ {
+        self.failures.iter()
+    }
+
+    /// Consumes the errors and returns every failure, in order.
+    pub fn into_failures(self) -> Vec<Failure<E>> {
+        self.failures
+    }
+
+    /// The errors, in the order they happened. Only a `supervise` nursery
+    /// keeps a child's panic in `Errors` (a fail-fast one resumes it): those
+    /// are not errors and are not in this iterator; [`Errors::failures`]
+    /// has them all.
     pub fn iter(&self) -> Iter<'_, E> {
         Iter(self.failures.iter())
     }
 
-    /// The failures with the name of the child that produced each (`None`
+    /// The errors with the name of the child that produced each (`None`
     /// for the body and for children spawned without a name).
-    pub fn iter_named(&self) -> impl ExactSizeIterator<Item = (Option<&str>, &E)> + '_ {
-        self.failures.iter().map(|f| (f.task.as_deref(), &f.error))
-    }
-
-    /// The first failure: the one that cancelled the nursery.
-    pub fn first(&self) -> &E {
-        &self.failures[0].error
-    }
-
-    /// Consumes the errors and returns the first failure.
-    pub fn into_first(self) -> E {
+    pub fn iter_named(&self) -> impl Iterator<Item = (Option<&str>, &E)> + '_ {
         self.failures
+            .iter()
+            .filter_map(|f| Some((f.task.as_deref(), f.error()?)))
+    }
+
+    /// The first error: the one that cancelled a fail-fast nursery.
+    ///
+    /// # Panics
+    ///
+    /// When every failure is a panic, which only a `supervise` nursery
+    /// keeps: read [`Errors::failures`] there.
+    pub fn first(&self) -> &E {
+        self.iter().next().unwrap_or_else(|| only_panics())
+    }
+
+    /// Consumes the errors and returns the first error.
+    ///
+    /// # Panics
+    ///
+    /// As [`Errors::first`].
+    pub fn into_first(self) -> E {
+        self.into_vec()
             .into_iter()
             .next()
-            .expect("`Errors` is never empty")
-            .error
+            .unwrap_or_else(|| only_panics())
     }
 
-    /// Consumes the errors and returns every failure, in order.
+    /// Consumes the errors and returns every error, in order (a
+    /// `supervise` nursery's child panics are only in
+    /// [`Errors::into_failures`]).
     pub fn into_vec(self) -> Vec<E> {
-        self.failures.into_iter().map(|f| f.error).collect()
+        self.failures
+            .into_iter()
+            .filter_map(|f| f.into_error().ok())
+            .collect()
     }
+}
+
+#[cold]
+fn only_panics() -> ! {
+    panic!(
+        "every failure in this `Errors` is a child's panic (kept by a `supervise` nursery): \
+         read them with `Errors::failures()`"
+    )
 }
 
 impl<E> From<E> for Errors<E> {
     fn from(error: E) -> Self {
         Errors {
-            failures: vec![Failure {
-                error,
-                task: None,
-                nursery: None,
-            }],
+            failures: vec![Failure::error_of(error, None, None)],
         }
     }
 }
 
-/// `spawn!(…, parallel)?` in a body whose errors are `std::io::Error`.
+/// `spawn!(…, parallel)` in a body whose errors are `std::io::Error`.
 impl From<crate::SpawnError> for Errors<std::io::Error> {
     fn from(error: crate::SpawnError) -> Self {
         Errors::from(std::io::Error::from(error))
     }
 }
 
-/// `spawn!(…, parallel)?` in a body whose errors are boxed.
+/// `spawn!(…, parallel)` in a body whose errors are boxed.
 impl From<crate::SpawnError> for Errors<Box<dyn std::error::Error + Send + Sync>> {
     fn from(error: crate::SpawnError) -> Self {
         Errors::from(Box::<dyn std::error::Error + Send + Sync>::from(error))
@@ -157,19 +389,17 @@ impl<'a, E> Iterator for Iter<'a, E> {
     type Item = &'a E;
 
     fn next(&mut self) -> Option<&'a E> {
-        self.0.next().map(|f| &f.error)
+        self.0.find_map(Failure::error)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
+        (0, self.0.size_hint().1)
     }
 }
 
-impl<E> ExactSizeIterator for Iter<'_, E> {}
-
 impl<E> DoubleEndedIterator for Iter<'_, E> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(|f| &f.error)
+        self.0.by_ref().rev().find_map(Failure::error)
     }
 }
 
@@ -178,15 +408,7 @@ impl<E: fmt::Display> fmt::Display for Errors<E> {
     /// print as a numbered list.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn one<E: fmt::Display>(f: &mut fmt::Formatter<'_>, failure: &Failure<E>) -> fmt::Result {
-            match (&failure.task, failure.nursery) {
-                (Some(name), Some(nursery)) => write!(
-                    f,
-                    "child `{name}` of nursery `{nursery}` failed: {}",
-                    failure.error
-                ),
-                (Some(name), None) => write!(f, "child `{name}` failed: {}", failure.error),
-                (None, _) => write!(f, "{}", failure.error),
-            }
+            write!(f, "{failure}")
         }
         if let [only] = self.failures.as_slice() {
             return one(f, only);
@@ -205,9 +427,17 @@ impl<E: fmt::Debug> fmt::Debug for Errors<E> {
         struct Named<'a, E>(&'a Failure<E>);
         impl<E: fmt::Debug> fmt::Debug for Named<'_, E> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match &self.0.task {
-                    Some(name) => write!(f, "{name}: {:?}", self.0.error),
-                    None => write!(f, "{:?}", self.0.error),
+                let failure = self.0;
+                if let Some(name) = &failure.task {
+                    write!(f, "{name}: ")?;
+                }
+                match &failure.what {
+                    What::Error(error) => write!(f, "{error:?}"),
+                    What::Panic { .. } => match failure.panic_message() {
+                        Some(message) => write!(f, "panicked: {message:?}"),
+                        None => f.write_str("panicked"),
+                    },
+                    What::Cancelled => f.write_str("cancelled"),
                 }
             }
         }

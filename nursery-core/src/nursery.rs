@@ -88,6 +88,12 @@ pub struct Nursery<'scope, E, K: Kind = Sendable> {
     /// so that a subscriber is never called with the state's lock held.
     pub(crate) trace: crate::trace::NurseryTrace,
     name: Option<&'static str>,
+    /// A `supervise = handler` nursery's handler (taken out while it
+    /// runs). `ManuallyDrop`: the handler may borrow the scope, and the
+    /// nursery is dropped after its scope's borrows end; the driver's
+    /// teardown drops the handler while the scope is alive (a nursery that
+    /// is never driven never runs its body, which is what sets a handler).
+    pub(crate) handler: std::mem::ManuallyDrop<Mutex<Option<crate::policy::Handler<'scope, E>>>>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
     /// Its errors outlive its scope (they are kept in it, and a child's
     /// deadline may make one): `E: 'scope` is implied wherever a nursery is.
@@ -102,6 +108,8 @@ pub(crate) struct State<E, K: Kind> {
     /// Makes a `Local` nursery `!Send` and `!Sync`.
     _kind: K::Marker,
     pub(crate) phase: Phase,
+    /// What a child's failure does.
+    pub(crate) policy: crate::policy::Policy,
     pub(crate) errors: Option<Errors<E>>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
     /// The task driving the nursery, woken by `cancel()` from elsewhere.
@@ -183,10 +191,12 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     fn with_name(name: Option<&'static str>) -> Self {
         Nursery {
             name,
+            handler: std::mem::ManuallyDrop::new(Mutex::new(None)),
             state: Mutex::new(State {
                 children: Registry::default(),
                 _kind: K::Marker::default(),
                 phase: Phase::Running,
+                policy: Default::default(),
                 errors: None,
                 panic: None,
                 parent: None,
@@ -277,7 +287,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// }));
     /// assert_eq!(sum.unwrap(), 3);
     /// ```
-    pub fn spawn<F>(&self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok>
+    pub fn spawn<F>(&self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok, E>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -291,7 +301,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     pub fn try_spawn<F>(
         &self,
         fut: F,
-    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -383,6 +393,44 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// shielded child awaits to start its cleanup.
     pub fn cancelled(&self) -> Cancelled<'_, 'scope, E, K> {
         Cancelled::new(self)
+    }
+
+    /// Cancels the nursery (with its grace period, if it has one) when
+    /// `signal` completes: a shutdown signal in one line
+    /// (`#[nursery(cancel_on = tokio::signal::ctrl_c())]`). `signal` is
+    /// watched by a `background` child named `cancel_on`, so it never keeps
+    /// the nursery open: once the body and the other children are done, it
+    /// is dropped with no cancel. Its output is ignored (`ctrl_c()` gives
+    /// an `io::Result`: an error there cancels too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn};
+    /// use futures::channel::oneshot;
+    ///
+    /// #[nursery(n)]
+    /// async fn serve(shutdown: oneshot::Receiver<()>) -> u32 {
+    ///     n.cancel_on(shutdown);
+    ///     spawn!(std::future::pending::<()>(), name = "listener"); // runs until the signal
+    ///     7
+    /// }
+    ///
+    /// let (stop, shutdown) = oneshot::channel();
+    /// stop.send(()).unwrap();
+    /// // Cancelled: the body's value is the one its type gives for a cancel.
+    /// assert_eq!(futures::executor::block_on(serve(shutdown)), 7);
+    /// ```
+    pub fn cancel_on<F>(&self, signal: F)
+    where
+        F: Future + 'scope,
+        K: Accepts<'scope, CancelOn<F>, E>,
+    {
+        let watch = CancelOn {
+            signal,
+            token: Some(self.cancel_token()),
+        };
+        self.builder().name("cancel_on").background().spawn(watch);
     }
 
     /// The nursery's cancellation as an owned, `'static` [`CancelToken`]:
@@ -553,17 +601,6 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         self.name
     }
 
-    pub(crate) fn fail(&self, failed: Failed<E>, task: Option<Cow<'static, str>>) {
-        let mut state = self.state();
-        let reason = if state.timeout_armed && task.as_deref() == Some("timeout") {
-            Reason::Deadline
-        } else {
-            Reason::Failure
-        };
-        state.record(failed, task, self.name);
-        state.request_cancel(reason);
-    }
-
     /// Inserts a child, under a deadline of its own if it has one (for a
     /// parallel child, its stand-in: cutting it short stops the task).
     fn insert_within<F>(
@@ -571,7 +608,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         fut: F,
         deadline: Option<(When, Option<MakeError<E>>)>,
         options: Options,
-    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -590,7 +627,7 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         &self,
         fut: F,
         options: Options,
-    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -961,9 +998,40 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     /// Makes the child a `parallel` one: it runs as a task of the runtime,
     /// on another worker thread, so it must be `Send + 'static`. See
     /// [`ParallelBuilder`].
-    pub fn parallel(mut self) -> ParallelBuilder<'n, 'scope, E, K> {
-        self.options.parallel = true;
-        ParallelBuilder { inner: self }
+    pub fn parallel(self) -> ParallelBuilder<'n, 'scope, E, K> {
+        self.parallel_if(true)
+    }
+
+    /// A `parallel` child when `parallel` is true, a local one otherwise
+    /// (`spawn!(fut, parallel = BOOL)`): the choice made at run time, in
+    /// one call. Either way the child must be `Send + 'static`, which any
+    /// nursery accepts, whatever its kind: this is also how an object that
+    /// holds a `&Nursery<'_, E, K>` for any `K` spawns a `Send` child into
+    /// it with no extra bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{Kind, Nursery};
+    ///
+    /// /// Works for `#[nursery]` and `#[nursery(local)]` nurseries alike.
+    /// fn start_ticker<E: 'static, K: Kind>(n: &Nursery<'_, E, K>, on_threads: bool) {
+    ///     n.builder().background().parallel_if(on_threads).spawn(async {});
+    /// }
+    ///
+    /// #[nursery::nursery(n, local)]
+    /// async fn run() {
+    ///     start_ticker(n, false);
+    /// }
+    ///
+    /// futures::executor::block_on(run());
+    /// ```
+    pub fn parallel_if(mut self, parallel: bool) -> ParallelBuilder<'n, 'scope, E, K> {
+        self.options.parallel = parallel;
+        ParallelBuilder {
+            inner: self,
+            parallel,
+        }
     }
 
     /// The spawned expression, for traces (`spawn!` passes it).
@@ -974,7 +1042,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     }
 
     /// Starts the child; see [`Nursery::spawn`].
-    pub fn spawn<F>(self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok>
+    pub fn spawn<F>(self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok, E>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -1018,7 +1086,7 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     }
 
     /// Starts the child; see [`Nursery::try_spawn`].
-    pub fn try_spawn<F>(self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, Closed>
+    pub fn try_spawn<F>(self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,
@@ -1182,6 +1250,8 @@ impl<E, K: Kind> fmt::Debug for Cancelled<'_, '_, E, K> {
 #[must_use = "a builder does nothing until `spawn` is called"]
 pub struct ParallelBuilder<'n, 'scope, E, K: Kind = Sendable> {
     inner: Builder<'n, 'scope, E, K>,
+    /// `false`: `parallel_if(false)`, a local child after all.
+    parallel: bool,
 }
 
 impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
@@ -1189,6 +1259,7 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     pub fn name(self, name: impl Into<Cow<'static, str>>) -> Self {
         ParallelBuilder {
             inner: self.inner.name(name),
+            ..self
         }
     }
 
@@ -1196,6 +1267,7 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     pub fn shield(self) -> Self {
         ParallelBuilder {
             inner: self.inner.shield(),
+            ..self
         }
     }
 
@@ -1203,13 +1275,39 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     pub fn background(self) -> Self {
         ParallelBuilder {
             inner: self.inner.background(),
+            ..self
         }
     }
 
-    /// Starts the child on the nursery's spawner.
+    /// Starts the child on the nursery's spawner, and gives its handle, as
+    /// [`Nursery::spawn`] does for a local child.
     ///
     /// A nursery that is cancelling drops `fut` without running it and
-    /// gives a handle with no value, as [`Nursery::spawn`] does.
+    /// gives a handle with no value, as [`Nursery::spawn`] does (and so
+    /// does a nursery that has finished).
+    ///
+    /// # Panics
+    ///
+    /// When the child cannot be started: no spawner is known (the message
+    /// says how to give one, as `tokio::spawn` outside a runtime does), or
+    /// the spawner refuses it. [`ParallelBuilder::try_spawn`] gives these
+    /// as a [`SpawnError`].
+    #[track_caller]
+    pub fn spawn<F>(self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok, E>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome<E> + Send + 'static,
+        E: 'scope,
+    {
+        match self.try_spawn(fut) {
+            Ok(task) => task,
+            Err(SpawnError::Closed) => Task::new(None),
+            Err(error) => panic!("{error} (`try_spawn` gives this as an error)"),
+        }
+    }
+
+    /// Like [`ParallelBuilder::spawn`], with the reasons a child cannot be
+    /// started as an error.
     ///
     /// # Errors
     ///
@@ -1217,7 +1315,10 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     /// [`SpawnError::Rejected`] when it refuses the task,
     /// [`SpawnError::Closed`] when the nursery has finished. In each case
     /// `fut` is dropped without being polled.
-    pub fn spawn<F>(self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok>, SpawnError>
+    pub fn try_spawn<F>(
+        self,
+        fut: F,
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, SpawnError>
     where
         F: Future + Send + 'static,
         F::Output: Outcome<E> + Send + 'static,
@@ -1225,6 +1326,10 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     {
         let nursery = self.inner.nursery;
         let mut options = self.inner.options;
+        if !self.parallel {
+            // `Send + 'static`: accepted by a nursery of any kind.
+            return Ok(nursery.insert_within(fut, self.inner.deadline, options)?);
+        }
         let (spawner, late, fut, limited) = {
             let mut state = nursery.state();
             // Checked before the task is started, by the rule `insert_node`
@@ -1257,11 +1362,44 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
     /// Starts `f(status)` as a parallel child and waits until it calls
     /// [`TaskStatus::started`]; see [`Builder::start`].
     ///
-    /// # Errors
+    /// # Panics
     ///
     /// As [`ParallelBuilder::spawn`].
+    #[track_caller]
+    pub fn start<T, F, Fut>(self, f: F) -> Started<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(TaskStatus<T>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome<E> + Send + 'static,
+        E: 'scope,
+    {
+        match self.start_child(f) {
+            (started, Ok(()) | Err(SpawnError::Closed)) => started,
+            (_, Err(error)) => panic!("{error} (`try_start` gives this as an error)"),
+        }
+    }
+
+    /// Like [`ParallelBuilder::start`], with the reasons a child cannot be
+    /// started as an error.
+    ///
+    /// # Errors
+    ///
+    /// As [`ParallelBuilder::try_spawn`].
+    pub fn try_start<T, F, Fut>(self, f: F) -> Result<Started<T>, SpawnError>
+    where
+        T: Send + 'static,
+        F: FnOnce(TaskStatus<T>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome<E> + Send + 'static,
+        E: 'scope,
+    {
+        let (started, spawned) = self.start_child(f);
+        spawned.map(|()| started)
+    }
+
     #[allow(unused_mut)] // `mut` for the task tree's flag
-    pub fn start<T, F, Fut>(mut self, f: F) -> Result<Started<T>, SpawnError>
+    fn start_child<T, F, Fut>(mut self, f: F) -> (Started<T>, Result<(), SpawnError>)
     where
         T: Send + 'static,
         F: FnOnce(TaskStatus<T>) -> Fut,
@@ -1275,8 +1413,8 @@ impl<'n, 'scope, E, K: Kind> ParallelBuilder<'n, 'scope, E, K> {
             self.inner.options.started = Some(status.tree_flag());
         }
         let child = crate::start::watch::<T, E, _>(&started, f(status));
-        self.spawn(child)?;
-        Ok(started)
+        let spawned = self.try_spawn(child).map(drop);
+        (started, spawned)
     }
 }
 
@@ -1285,5 +1423,29 @@ impl<E, K: Kind> fmt::Debug for ParallelBuilder<'_, '_, E, K> {
         f.debug_struct("ParallelBuilder")
             .field("options", &self.inner.options)
             .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The child of [`Nursery::cancel_on`]: waits for its signal, then
+    /// cancels the nursery.
+    #[doc(hidden)]
+    pub struct CancelOn<F> {
+        #[pin]
+        signal: F,
+        token: Option<CancelToken>,
+    }
+}
+
+impl<F: Future> Future for CancelOn<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        std::task::ready!(this.signal.poll(cx));
+        if let Some(token) = this.token.take() {
+            token.cancel();
+        }
+        Poll::Ready(())
     }
 }

@@ -51,8 +51,8 @@ use shared::{AtomicBool, AtomicWaker, Ordering};
 /// #[nursery(n)]
 /// async fn sum(pool: futures::executor::ThreadPool) -> Result<u64, nursery::Errors<nursery::SpawnError>> {
 ///     n.set_spawner(pool);
-///     let a = spawn!(async { (1..=1000u64).sum::<u64>() }, parallel)?;
-///     let b = spawn!(async { (1001..=2000u64).sum::<u64>() }, parallel)?;
+///     let a = spawn!(async { (1..=1000u64).sum::<u64>() }, parallel);
+///     let b = spawn!(async { (1001..=2000u64).sum::<u64>() }, parallel);
 ///     Ok(a.await + b.await)
 /// }
 ///
@@ -101,7 +101,7 @@ where
 /// #[nursery::nursery(n)]
 /// async fn run() -> Result<u32, nursery::Errors<SpawnError>> {
 ///     n.set_spawner(ThreadPerTask);
-///     let task = nursery::spawn!(async { 6 * 7 }, parallel)?;
+///     let task = nursery::spawn!(async { 6 * 7 }, parallel);
 ///     Ok(task.await)
 /// }
 ///
@@ -142,7 +142,7 @@ static SPAWNER: OnceLock<Arc<dyn Spawner>> = OnceLock::new();
 /// let pool = futures::executor::ThreadPool::new().unwrap();
 /// nursery::set_spawner(pool).unwrap();
 /// let out = futures::executor::block_on(nursery::scope!(|n| async {
-///     let task = n.builder().parallel().spawn(async { Ok::<_, std::io::Error>(7) })?;
+///     let task = n.builder().parallel().spawn(async { Ok::<_, std::io::Error>(7) });
 ///     Ok(task.await)
 /// }));
 /// assert_eq!(out.unwrap(), 7);
@@ -177,8 +177,9 @@ impl std::error::Error for SpawnerAlreadySet {}
 /// (its future is dropped, never polled); nothing was added to the nursery.
 ///
 /// It converts into `std::io::Error` (and, as a `std::error::Error`, into
-/// `anyhow::Error` or a boxed error), so `spawn!(…, parallel)?` works in
-/// most bodies.
+/// `anyhow::Error` or a boxed error), so `try_spawn(…)?` works in most
+/// bodies. `spawn!(fut, parallel)` panics with it instead, as `tokio::spawn`
+/// does outside a runtime.
 ///
 /// # Examples
 ///
@@ -187,9 +188,9 @@ impl std::error::Error for SpawnerAlreadySet {}
 ///
 /// // futures' `block_on` is not a runtime with worker threads, and no
 /// // spawner was given: `parallel` says so instead of running the child.
-/// #[nursery]
+/// #[nursery(n)]
 /// async fn run() -> Result<(), nursery::Errors<SpawnError>> {
-///     let err = spawn!(async {}, parallel).unwrap_err();
+///     let err = n.builder().parallel().try_spawn(async {}).unwrap_err();
 ///     assert!(matches!(err, SpawnError::NoSpawner));
 ///     assert!(err.to_string().contains("set_spawner"));
 ///     Ok(())

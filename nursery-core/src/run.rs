@@ -344,17 +344,22 @@ fn advance<'n, 'scope, E, K: Kind>(
 
 /// The nursery ends: closed, its failures (parallel children's late ones
 /// included) returned, or its first panic resumed.
-fn finish<E, K: Kind, T>(
-    nursery: &Nursery<'_, E, K>,
-    mut state: StateGuard<'_, '_, E, K>,
+fn finish<'n, 'scope, E, K: Kind, T>(
+    nursery: &'n Nursery<'scope, E, K>,
+    mut state: StateGuard<'n, 'scope, E, K>,
     shared: Option<&Shared>,
     value: Option<T>,
 ) -> Ended<T, E> {
     state.phase = Phase::Closed;
     if let Some(late) = state.late.take() {
-        for (failed, name) in crate::sync::lock(&late).drain(..) {
-            state.record(failed, name, nursery.name());
+        // Routed by the policy like any other (a handler is called with no
+        // lock held).
+        drop(state);
+        let late = std::mem::take(&mut *crate::sync::lock(&late));
+        for (failed, name) in late {
+            nursery.child_failed(failed, name);
         }
+        state = nursery.state();
     }
     let panic = state.panic.take();
     let errors = state.errors.take();
@@ -518,14 +523,14 @@ fn ended_badly<E, K: Kind>(
     // The failure cancels the nursery before the slots are freed, so that
     // under a limit no waiting child is started for it.
     let last = *ended.last().expect("at least one child ended");
-    let name = (error.is_some())
+    let name = (error.is_some() || panic.is_some())
         .then(|| nursery.quiet_state().children.name_of(last))
         .flatten();
     if let Some(payload) = panic {
-        nursery.panicked(payload);
+        nursery.child_panicked(payload, name.clone());
     }
     if let Some(error) = error {
-        nursery.fail(error, name);
+        nursery.child_failed(error, name);
     }
     let node = remove_ended(nursery, ended);
     // A child whose poll panicked still has its future: dropped now, with
@@ -627,7 +632,7 @@ fn drop_child<E, K: Kind>(nursery: &Nursery<'_, E, K>, child: &NodeRef) {
     let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { child.drop_future() }));
     match dropped {
         Ok(None) => {}
-        Ok(Some(payload)) | Err(payload) => nursery.panicked(payload),
+        Ok(Some(payload)) | Err(payload) => nursery.child_panicked(payload, None),
     }
 }
 
@@ -649,7 +654,7 @@ impl<E, K: Kind> Nursery<'_, E, K> {
         }
     }
 
-    fn panicked(&self, payload: Payload) {
+    pub(crate) fn panicked(&self, payload: Payload) {
         let mut state = self.state();
         if state.panic.is_none() {
             state.panic = Some(payload);
@@ -737,6 +742,9 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
         if let Some(errors) = errors {
             self.0.trace.dropped_with_failures(errors.len());
         }
+        // The handler goes while the scope it may borrow is alive (a panic
+        // of its `Drop` is a panic of the drop of the nursery's future).
+        drop(crate::sync::lock(&self.0.handler).take());
         // A panic of this nursery that never got to resume (it was dropped
         // from outside before it finished): if an enclosing nursery is
         // dropping it, that nursery takes it over (and resumes it once its

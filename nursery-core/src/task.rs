@@ -45,20 +45,24 @@ use crate::node::Joiner;
 ///
 /// Awaiting a handle is cancel-safe: dropping the await leaves the value in
 /// the handle.
-pub struct Task<'scope, T> {
+pub struct Task<'scope, T, E = std::convert::Infallible> {
     /// `None` for a child dropped before it ever ran.
     joiner: Option<Joiner<T>>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
+    /// The nursery's error type, which [`Task::result`] may give: a handle
+    /// moves to another thread only where that error may.
+    _error: PhantomData<E>,
 }
 
 /// A handle never pins its value: it is moved out whole.
-impl<T> Unpin for Task<'_, T> {}
+impl<T, E> Unpin for Task<'_, T, E> {}
 
-impl<T> Task<'_, T> {
+impl<T, E> Task<'_, T, E> {
     pub(crate) fn new(joiner: Option<Joiner<T>>) -> Self {
         Task {
             joiner,
             _scope: PhantomData,
+            _error: PhantomData,
         }
     }
 
@@ -70,7 +74,7 @@ impl<T> Task<'_, T> {
     }
 }
 
-impl<'scope, T> Task<'scope, T> {
+impl<'scope, T, E> Task<'scope, T, E> {
     /// Waits for the child and yields `Some(value)`, or `None` if it ended
     /// without a value (cancelled, failed or panicked).
     ///
@@ -86,7 +90,7 @@ impl<'scope, T> Task<'scope, T> {
     ///
     /// assert_eq!(futures::executor::block_on(run()), Some(7));
     /// ```
-    pub fn try_join(self) -> TryJoin<'scope, T> {
+    pub fn try_join(self) -> TryJoin<'scope, T, E> {
         TryJoin { task: self }
     }
 
@@ -129,7 +133,7 @@ impl<'scope, T> Task<'scope, T> {
     }
 }
 
-impl<T> Future for Task<'_, T> {
+impl<T, E> Future for Task<'_, T, E> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
@@ -148,7 +152,7 @@ impl<T> Future for Task<'_, T> {
     }
 }
 
-impl<T> fmt::Debug for Task<'_, T> {
+impl<T, E> fmt::Debug for Task<'_, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
             .field("finished", &self.is_finished())
@@ -159,11 +163,11 @@ impl<T> fmt::Debug for Task<'_, T> {
 /// The future of [`Task::try_join`].
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
-pub struct TryJoin<'scope, T> {
-    task: Task<'scope, T>,
+pub struct TryJoin<'scope, T, E = std::convert::Infallible> {
+    task: Task<'scope, T, E>,
 }
 
-impl<T> Future for TryJoin<'_, T> {
+impl<T, E> Future for TryJoin<'_, T, E> {
     type Output = Option<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {

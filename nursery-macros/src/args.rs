@@ -1,5 +1,5 @@
-//! The attribute's arguments: `#[nursery]`, `#[nursery(n)]`,
-//! `#[nursery(local)]`, `#[nursery(n, local)]`.
+//! The attribute's arguments (`#[nursery(n, local, supervise, limit = 8)]`),
+//! also what `scope!` takes before its closure.
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -17,7 +17,15 @@ pub(crate) struct Args {
     pub(crate) grace: Option<(Ident, Expr)>,
     /// `limit = EXPR`: how many children run at once.
     pub(crate) limit: Option<(Ident, Expr)>,
+    /// `cancel_on = EXPR`: a future whose completion cancels the nursery.
+    pub(crate) cancel_on: Option<(Ident, Expr)>,
+    /// `supervise` (no handler) or `supervise = EXPR` (a handler).
+    pub(crate) supervise: Option<(Ident, Option<Expr>)>,
 }
+
+/// Every argument, for the messages that list them.
+const ALL: &str = "a handle name, `local`, `supervise`, `supervise = handler`, `limit = …`, \
+                   `timeout = …`, `grace = …` and `cancel_on = …`";
 
 enum Arg {
     Flag(Ident),
@@ -40,6 +48,48 @@ impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
         for arg in Punctuated::<Arg, Token![,]>::parse_terminated(input)? {
+            args.add(arg)?;
+        }
+        Ok(args)
+    }
+}
+
+impl Args {
+    /// What `scope!` takes before its closure: the same arguments, but no
+    /// handle name (the closure names it), each followed by a comma.
+    pub(crate) fn parse_before_closure(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !(input.peek(Token![|]) || input.peek(Token![||]) || input.peek(Token![move])) {
+            if input.is_empty() {
+                return Err(input.error("`scope!` takes a closure: `scope!(|n| async { … })`"));
+            }
+            let arg: Arg = input.parse()?;
+            if let Arg::Flag(name) = &arg
+                && name != "local"
+                && name != "supervise"
+                && name != "cancel_on"
+                && name != "timeout"
+                && name != "grace"
+                && name != "limit"
+            {
+                return Err(syn::Error::new_spanned(
+                    name,
+                    format!(
+                        "unknown argument `{name}`: `scope!` takes `local`, `supervise`, `supervise = handler`, \
+                         `limit = …`, `timeout = …`, `grace = …` and `cancel_on = …` before its closure, \
+                         as in `scope!(supervise, |n| async {{ … }})`"
+                    ),
+                ));
+            }
+            args.add(arg)?;
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    }
+
+    fn add(&mut self, arg: Arg) -> syn::Result<()> {
+        let args = self;
+        {
             match arg {
                 Arg::Flag(name) if name == "local" => {
                     if args.local {
@@ -49,6 +99,21 @@ impl Parse for Args {
                         ));
                     }
                     args.local = true;
+                }
+                Arg::Flag(name) if name == "supervise" => {
+                    if args.supervise.is_some() {
+                        return Err(syn::Error::new_spanned(
+                            name,
+                            "repeated argument `supervise`: write it once",
+                        ));
+                    }
+                    args.supervise = Some((name, None));
+                }
+                Arg::Flag(name) if name == "cancel_on" => {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        "`cancel_on` needs a future: `cancel_on = tokio::signal::ctrl_c()`",
+                    ));
                 }
                 Arg::Flag(name) if name == "timeout" || name == "grace" => {
                     return Err(syn::Error::new_spanned(
@@ -68,7 +133,7 @@ impl Parse for Args {
                             &name,
                             format!(
                                 "unknown argument `{name}`: the nursery handle is already named `{first}`; \
-                                 the arguments are a handle name, `local`, `timeout = …`, `grace = …` and `limit = …`"
+                                 the arguments are {ALL}"
                             ),
                         ));
                     }
@@ -82,15 +147,29 @@ impl Parse for Args {
                     }
                     args.handle = Some(name);
                 }
+                Arg::Value(name, value) if name == "supervise" => {
+                    if args.supervise.is_some() {
+                        return Err(syn::Error::new_spanned(
+                            name,
+                            "repeated argument `supervise`: write it once",
+                        ));
+                    }
+                    args.supervise = Some((name, Some(value)));
+                }
                 Arg::Value(name, value)
-                    if name == "timeout" || name == "grace" || name == "limit" =>
+                    if name == "timeout"
+                        || name == "grace"
+                        || name == "limit"
+                        || name == "cancel_on" =>
                 {
                     let slot = if name == "timeout" {
                         &mut args.timeout
                     } else if name == "grace" {
                         &mut args.grace
-                    } else {
+                    } else if name == "limit" {
                         &mut args.limit
+                    } else {
+                        &mut args.cancel_on
                     };
                     if slot.is_some() {
                         return Err(syn::Error::new_spanned(
@@ -104,13 +183,13 @@ impl Parse for Args {
                     return Err(syn::Error::new_spanned(
                         &name,
                         format!(
-                            "unknown argument `{name} = …`: `#[nursery]` takes a handle name, `local`, \
-                             `timeout = …`, `grace = …` and `limit = …`, as in `#[nursery(n, timeout = Duration::from_secs(5))]`"
+                            "unknown argument `{name} = …`: `#[nursery]` takes {ALL}, \
+                             as in `#[nursery(n, timeout = Duration::from_secs(5))]`"
                         ),
                     ));
                 }
             }
         }
-        Ok(args)
+        Ok(())
     }
 }

@@ -154,7 +154,7 @@ fn no_malformed_input_makes_a_macro_panic() {
         "fut, background, background",
         "fut, shield, background",
         "fut, background, shield",
-        "fut, parallel = true",
+        "fut, parallel =",
         "fut, parallel, parallel",
         "fut, parallel(2)",
         "fut, detached",

@@ -81,34 +81,14 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
         Shape::Result => quote!(<#ret as ::nursery::__private::ResultParts>::Err),
         Shape::Value => quote!(::core::convert::Infallible),
     };
-    let timeout = match (&args.timeout, &shape) {
-        (None, _) => None,
-        (Some((name, _)), Shape::Value) => {
-            return Err(syn::Error::new_spanned(
-                name,
-                "`timeout` needs a fn that returns a `Result`: the deadline is reported as an error \
-                 (`-> Result<_, nursery::Errors<E>>` with `E: From<nursery::TimedOut>`)",
-            ));
-        }
-        (Some((_, value)), _) => {
-            let span = value.span();
-            Some(quote_spanned! {span=>
-                ::nursery::__private::spawn_timeout(#handle, #value);
-            })
-        }
-    };
-    let grace = args.grace.as_ref().map(|(_, value)| {
-        let span = value.span();
-        quote_spanned! {span=>
-            ::nursery::__private::set_grace(#handle, #value);
-        }
-    });
-    let limit = args.limit.as_ref().map(|(_, value)| {
-        let span = value.span();
-        quote_spanned! {span=>
-            #handle.set_limit(#value);
-        }
-    });
+    if let (Some((name, _)), Shape::Value) = (&args.timeout, &shape) {
+        return Err(syn::Error::new_spanned(
+            name,
+            "`timeout` needs a fn that returns a `Result`: the deadline is reported as an error \
+             (`-> Result<_, nursery::Errors<E>>` with `E: From<nursery::TimedOut>`)",
+        ));
+    }
+    let settings = settings(args, &handle);
     let stmts = &func.block.stmts;
     let fn_name = func.sig.ident.to_string();
     let run = match shape {
@@ -134,13 +114,47 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             let #scope = #scope.into_ref();
             let #handle = ::nursery::__private::handle(#scope);
             #user_handle
-            #grace
-            #limit
-            #timeout
+            #settings
             let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
             #run
         }
     };
     func.block = Box::new(syn::parse2(block)?);
     Ok(func.into_token_stream())
+}
+
+/// The statements that apply a nursery's arguments (its policy, grace,
+/// limit, deadline and shutdown signal), each at the user's tokens; shared
+/// by `#[nursery]` and `scope!`.
+pub(crate) fn settings(args: &Args, handle: &Ident) -> TokenStream {
+    let grace = args.grace.as_ref().map(|(_, value)| {
+        let span = value.span();
+        quote_spanned! {span=>
+            ::nursery::__private::set_grace(#handle, #value);
+        }
+    });
+    let limit = args.limit.as_ref().map(|(_, value)| {
+        let span = value.span();
+        quote_spanned! {span=>
+            #handle.set_limit(#value);
+        }
+    });
+    let timeout = args.timeout.as_ref().map(|(_, value)| {
+        let span = value.span();
+        quote_spanned! {span=>
+            ::nursery::__private::spawn_timeout(#handle, #value);
+        }
+    });
+    let supervise = args.supervise.as_ref().map(|(name, handler)| match handler {
+        None => quote_spanned! {name.span()=> #handle.supervise(); },
+        Some(handler) => {
+            let span = handler.span();
+            quote_spanned! {span=> #handle.supervise_with(#handler); }
+        }
+    });
+    let cancel_on = args.cancel_on.as_ref().map(|(_, signal)| {
+        let span = signal.span();
+        quote_spanned! {span=> #handle.cancel_on(#signal); }
+    });
+    quote! { #supervise #grace #limit #timeout #cancel_on }
 }

@@ -6,31 +6,19 @@ use syn::parse::{Parse, ParseStream};
 use syn::visit_mut::VisitMut;
 use syn::{Expr, Pat, Token};
 
+use crate::args::Args;
 use crate::spawn::handle_ident;
 use crate::visit::SpawnRewriter;
 
 struct ScopeInput {
-    local: bool,
+    args: Args,
     handle: Ident,
     body: Expr,
 }
 
 impl Parse for ScopeInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut local = false;
-        if input.peek(syn::Ident) && input.peek2(Token![,]) {
-            let flag: Ident = input.parse()?;
-            if flag != "local" {
-                return Err(syn::Error::new_spanned(
-                    &flag,
-                    format!(
-                        "unknown argument `{flag}`: write `scope!(|n| async {{ … }})` or `scope!(local, |n| async {{ … }})`"
-                    ),
-                ));
-            }
-            input.parse::<Token![,]>()?;
-            local = true;
-        }
+        let args = Args::parse_before_closure(input)?;
         let closure: syn::ExprClosure = input.parse().map_err(|e| {
             syn::Error::new(
                 e.span(),
@@ -60,7 +48,7 @@ impl Parse for ScopeInput {
             }
         };
         Ok(ScopeInput {
-            local,
+            args,
             handle,
             body: *closure.body,
         })
@@ -69,7 +57,7 @@ impl Parse for ScopeInput {
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let ScopeInput {
-        local,
+        args,
         handle,
         mut body,
     } = match syn::parse2(input) {
@@ -81,7 +69,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let inner = handle_ident();
     let body_ident = Ident::new("__nursery_body", Span::mixed_site());
     let cancel = Ident::new("__nursery_cancel", Span::mixed_site());
-    let kind = if local {
+    let settings = crate::expand::settings(&args, &inner);
+    let kind = if args.local {
         quote!(::nursery::__private::Local)
     } else {
         quote!(::nursery::__private::Sendable)
@@ -100,6 +89,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             let #scope = #scope.into_ref();
             let #inner = ::nursery::__private::handle(#scope);
             #bind
+            #settings
             let #body_ident = #body;
             let #cancel = ::nursery::__private::cancel_value_for(&#body_ident);
             ::nursery::__private::run_errors(#scope, #body_ident, move || {

@@ -25,7 +25,8 @@ pub(crate) struct SpawnArgs {
     name: Option<Expr>,
     shield: Option<Ident>,
     background: Option<Ident>,
-    parallel: Option<Ident>,
+    /// `parallel`, or `parallel = BOOL` (chosen at run time).
+    parallel: Option<(Ident, Option<Expr>)>,
     /// `timeout = DUR`, `deadline = INSTANT` or `fail_after = DUR`.
     deadline: Option<(Ident, Expr)>,
 }
@@ -105,16 +106,16 @@ impl Parse for SpawnArgs {
                     *this = Some(option);
                 }
                 "parallel" => {
-                    if input.peek(Token![=]) {
-                        return Err(syn::Error::new_spanned(
-                            &option,
-                            "`parallel` takes no value: write `parallel` alone",
-                        ));
-                    }
                     if args.parallel.is_some() {
                         return Err(repeated());
                     }
-                    args.parallel = Some(option);
+                    let when = if input.peek(Token![=]) {
+                        input.parse::<Token![=]>()?;
+                        Some(input.parse::<Expr>()?)
+                    } else {
+                        None
+                    };
+                    args.parallel = Some((option, when));
                 }
                 "timeout" | "deadline" | "fail_after" => {
                     if let Some((first, _)) = &args.deadline {
@@ -230,24 +231,18 @@ pub(crate) fn expand(
     if let Some((option, value)) = &args.deadline {
         builder = quote_spanned!(option.span()=> #builder.#option(#value));
     }
-    if let Some(parallel) = &args.parallel {
-        builder = quote_spanned!(parallel.span()=> #builder.parallel());
+    match &args.parallel {
+        Some((parallel, None)) => {
+            builder = quote_spanned!(parallel.span()=> #builder.parallel());
+        }
+        Some((parallel, Some(when))) => {
+            builder = quote_spanned!(parallel.span()=> #builder.parallel_if(#when));
+        }
+        None => {}
     }
     if verb == Verb::Start {
         // The closure is called with the `TaskStatus`; `start!` awaits, like
         // `join!`, and evaluates to the value passed to `started`.
-        if args.parallel.is_some() {
-            // Starting can fail: `Result<T, SpawnError>`.
-            return quote! {
-                {
-                    #path!(@#marker);
-                    match #builder.start(#fut) {
-                        ::core::result::Result::Ok(started) => ::core::result::Result::Ok(started.await),
-                        ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
-                    }
-                }
-            };
-        }
         return quote! {
             {
                 #path!(@#marker);

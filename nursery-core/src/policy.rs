@@ -1,0 +1,182 @@
+//! What a child's failure does: the nursery's policy, one small object
+//! consulted on each failure (as Java's joiners are on each completion).
+//!
+//! | policy | a child's `Err` | a child's panic | kept |
+//! | --- | --- | --- | --- |
+//! | fail-fast (the default) | cancels the nursery | cancels it, resumes at the end | every error in `Errors` |
+//! | `supervise` | cancels nobody | cancels nobody, not resumed | every failure in `Errors` |
+//! | `supervise = handler` | handed to the handler | handed to the handler | nothing: constant memory |
+//!
+//! The body's own `Err` and panic, and the nursery's own deadline, act as
+//! in a fail-fast nursery whatever the policy; a failure claimed by
+//! [`Task::result`](crate::Task::result) goes to that future instead.
+
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::errors::{Errors, Failure, Payload};
+use crate::kind::Kind;
+use crate::nursery::Nursery;
+use crate::outcome::Failed;
+use crate::sync::lock;
+use crate::trace::Reason;
+
+/// A nursery's policy for its children's failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Policy {
+    /// The first failure cancels the nursery.
+    #[default]
+    FailFast,
+    /// Failures cancel nobody and are all returned.
+    Supervise,
+    /// Failures cancel nobody and go to the handler, one by one.
+    Handler,
+}
+
+/// A `supervise = handler` nursery's handler.
+pub(crate) type Handler<'scope, E> = Box<dyn FnMut(Failure<E>) + Send + 'scope>;
+
+impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
+    /// A child's failure (its `Err`, or a nested nursery's errors): routed
+    /// by the policy. The nursery's own deadline (its `timeout` child)
+    /// always cancels it.
+    pub(crate) fn child_failed(&self, failed: Failed<E>, task: Option<Cow<'static, str>>) {
+        let mut state = self.state();
+        let deadline = state.timeout_armed && task.as_deref() == Some("timeout");
+        if state.policy == Policy::FailFast || deadline {
+            state.record(failed, task, self.name());
+            let reason = if deadline {
+                Reason::Deadline
+            } else {
+                Reason::Failure
+            };
+            state.request_cancel(reason);
+            return;
+        }
+        drop(state);
+        match failed {
+            Failed::One(error) => self.deliver(Failure::error_of(error, task, self.name())),
+            Failed::Many(errors) => {
+                for failure in errors.into_failures() {
+                    self.deliver(failure);
+                }
+            }
+        }
+    }
+
+    /// A child's panic (of its poll, or of its `Drop`): in a fail-fast
+    /// nursery, the nursery's panic; otherwise a failure like any other.
+    pub(crate) fn child_panicked(&self, payload: Payload, task: Option<Cow<'static, str>>) {
+        if self.state().policy == Policy::FailFast {
+            self.panicked(payload);
+            return;
+        }
+        self.deliver(Failure::panic_of(payload, task, self.name()));
+    }
+
+    /// A failure under `supervise`: kept, or handed to the handler with no
+    /// lock held (it may spawn, cancel, read the task tree). A handler that
+    /// panics is a panic of the nursery, as the body's is: it cancels the
+    /// nursery and resumes in its caller.
+    fn deliver(&self, failure: Failure<E>) {
+        let mut state = self.state();
+        if state.policy != Policy::Handler {
+            Errors::push_failure(&mut state.errors, failure);
+            return;
+        }
+        drop(state);
+        let Some(mut handler) = lock(&self.handler).take() else {
+            // Only a failure delivered from inside the handler itself: kept,
+            // never lost.
+            Errors::push_failure(&mut self.state().errors, failure);
+            return;
+        };
+        let handled = catch_unwind(AssertUnwindSafe(|| handler(failure)));
+        *lock(&self.handler) = Some(handler);
+        if let Err(payload) = handled {
+            self.panicked(payload);
+        }
+    }
+
+    /// Makes this a supervising nursery (`#[nursery(supervise)]`): a
+    /// child's failure, an `Err` or a panic, cancels nobody; the body and
+    /// the other children go on, and every failure is returned in
+    /// [`Errors`] when the nursery ends — run all, report all. A child's
+    /// panic is one of them (a [`Failure`] carrying its payload), not
+    /// resumed. The body's own `Err` still cancels the children, and its
+    /// own panic resumes as always. Applies to failures from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn, Errors};
+    ///
+    /// #[nursery(n)]
+    /// async fn check_all(hosts: &[&'static str]) -> Result<usize, Errors<String>> {
+    ///     n.supervise();
+    ///     let checks: Vec<_> = hosts
+    ///         .iter()
+    ///         .map(|&host| spawn!(async move {
+    ///             if host.ends_with(".invalid") { Err(format!("{host}: no such host")) } else { Ok(()) }
+    ///         }))
+    ///         .collect();
+    ///     let mut up = 0;
+    ///     for check in checks {
+    ///         up += usize::from(check.try_join().await.is_some());
+    ///     }
+    ///     Ok(up)
+    /// }
+    ///
+    /// let errors = futures::executor::block_on(check_all(&["a.example", "b.invalid", "c.example"]))
+    ///     .unwrap_err();
+    /// assert_eq!(errors.into_vec(), ["b.invalid: no such host"]);
+    /// ```
+    pub fn supervise(&self) {
+        self.state().policy = Policy::Supervise;
+    }
+
+    /// Makes this a supervising nursery whose failures go to `handler`
+    /// (`#[nursery(supervise = handler)]`): each child failure, panics
+    /// included, is handed to it as it happens and is then not kept, so a
+    /// server runs forever in constant memory; one bad connection never
+    /// takes it down. The handler runs on the nursery's task, between
+    /// polls of its children, with no lock held: it may spawn, cancel or
+    /// read the task tree. A handler that panics is a panic of the
+    /// nursery. Applies to failures from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{nursery, spawn, Errors, Failure};
+    ///
+    /// fn log(failure: Failure<std::io::Error>) {
+    ///     eprintln!("{failure}"); // "child `conn 2` of nursery `serve` failed: reset"
+    /// }
+    ///
+    /// #[nursery(supervise = log)]
+    /// async fn serve() -> Result<(), Errors<std::io::Error>> {
+    ///     for id in 0..3 {
+    ///         spawn!(async move {
+    ///             if id == 2 {
+    ///                 return Err(std::io::Error::other("reset"));
+    ///             }
+    ///             Ok(())
+    ///         }, name = format!("conn {id}"));
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// futures::executor::block_on(serve()).unwrap(); // the failure was handled
+    /// ```
+    pub fn supervise_with(&self, handler: impl FnMut(Failure<E>) + Send + 'scope) {
+        let handler: Handler<'scope, E> = Box::new(handler);
+        let mut state = self.state();
+        if state.phase == crate::nursery::Phase::Closed {
+            return; // nothing can fail any more; dropped here, with the scope alive
+        }
+        state.policy = Policy::Handler;
+        drop(state);
+        let replaced = lock(&self.handler).replace(handler);
+        drop(replaced); // with no lock held
+    }
+}
