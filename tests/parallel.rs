@@ -538,22 +538,20 @@ async fn stress(
         let yields = rng.next() % 4;
         let fails = rng.next() % 1000 == 0;
         let failed = failed.clone();
-        tasks.push(
-            spawn!(
-                async move {
-                    let _guard = guard;
-                    for _ in 0..yields {
-                        tokio::task::yield_now().await;
-                    }
-                    if fails {
-                        failed.fetch_add(1, Ordering::SeqCst);
-                        return Err(i);
-                    }
-                    Ok(1usize)
-                },
-                parallel
-            ),
-        );
+        tasks.push(spawn!(
+            async move {
+                let _guard = guard;
+                for _ in 0..yields {
+                    tokio::task::yield_now().await;
+                }
+                if fails {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                    return Err(i);
+                }
+                Ok(1usize)
+            },
+            parallel
+        ));
     }
     let mut sum = 0;
     for task in tasks {

@@ -464,10 +464,7 @@ fn spawn_child<'a>(
             foreground.fetch_sub(1, Ordering::SeqCst);
         }
         return if start {
-            Some(
-                b.start(|status| wrap(child(Some(status))))
-                    ,
-            )
+            Some(b.start(|status| wrap(child(Some(status)))))
         } else {
             b.spawn(wrap(child(None)));
             None

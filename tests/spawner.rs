@@ -25,16 +25,14 @@ async fn on_pool(
     let mut tasks = Vec::new();
     for i in 0..50u64 {
         let guard = tracker.guard();
-        tasks.push(
-            spawn!(
-                async move {
-                    let _guard = guard;
-                    yield_now().await;
-                    Ok(i)
-                },
-                parallel
-            ),
-        );
+        tasks.push(spawn!(
+            async move {
+                let _guard = guard;
+                yield_now().await;
+                Ok(i)
+            },
+            parallel
+        ));
     }
     let mut sum = 0;
     for task in tasks {

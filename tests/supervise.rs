@@ -263,7 +263,11 @@ fn supervise_covers_parallel_children() {
         scope!(supervise, |n| async move {
             let _ = n;
             let ok = spawn!(async { Ok::<_, String>(5) }, parallel);
-            spawn!(async { Err::<(), _>("remote".to_string()) }, parallel, name = "far");
+            spawn!(
+                async { Err::<(), _>("remote".to_string()) },
+                parallel,
+                name = "far"
+            );
             spawn!(async { panic!("remote panic") }, parallel, name = "farther");
             Ok::<_, Errors<String>>(ok.await)
         })
@@ -272,6 +276,31 @@ fn supervise_covers_parallel_children() {
     let errors = out.unwrap_err();
     let mut seen = describe(&errors);
     seen.sort();
-    assert_eq!(seen, ["child `far` failed: remote", "child `farther` panicked: remote panic"]);
+    assert_eq!(
+        seen,
+        [
+            "child `far` failed: remote",
+            "child `farther` panicked: remote panic"
+        ]
+    );
     assert_no_task_left(&rt);
+}
+
+/// Awaiting the handle of a failed child of a supervising nursery (which
+/// goes on, so nothing interrupts the wait) panics with a message that
+/// says what to use, never waits forever.
+#[test]
+fn awaiting_a_failed_supervised_child_panics_with_what_to_use() {
+    #[nursery(supervise)]
+    async fn run() -> Result<u8, Errors<&'static str>> {
+        let task = spawn!(async { Err::<u8, _>("no") });
+        Ok(task.await)
+    }
+    let caught = std::panic::catch_unwind(|| futures::executor::block_on(run()));
+    let payload = caught.unwrap_err();
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_else(|| payload.downcast_ref::<&str>().copied().unwrap());
+    assert!(message.contains("Task::try_join"), "{message}");
 }

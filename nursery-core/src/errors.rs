@@ -77,6 +77,9 @@ enum What<E> {
     /// Only from [`Task::result`](crate::Task::result): the child ended
     /// with neither a value nor a failure of its own to give.
     Cancelled,
+    /// Only from [`Task::result`](crate::Task::result) of a child that is
+    /// itself a nursery: every failure of that nursery.
+    Nested(Errors<E>),
 }
 
 /// A panic's payload.
@@ -119,6 +122,34 @@ impl<E> Failure<E> {
             what: What::Cancelled,
             task,
             nursery: None,
+        }
+    }
+
+    pub(crate) fn nested(errors: Errors<E>, task: Option<Cow<'static, str>>) -> Self {
+        Failure {
+            what: What::Nested(errors),
+            task,
+            nursery: None,
+        }
+    }
+
+    /// Every failure this one stands for, as [`Errors`]: itself, or — for
+    /// a child that is itself a nursery, as [`Task::result`](crate::Task::result)
+    /// gives it — every failure of that nursery.
+    pub fn into_errors(self) -> Errors<E> {
+        match self.what {
+            What::Nested(errors) => errors,
+            _ => Errors {
+                failures: vec![self],
+            },
+        }
+    }
+
+    /// The failures of a nested nursery, split back out for the policy.
+    pub(crate) fn into_parts(self) -> Vec<Failure<E>> {
+        match self.what {
+            What::Nested(errors) => errors.failures,
+            _ => vec![self],
         }
     }
 
@@ -201,6 +232,7 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
                 None => f.write_str("panicked"),
             },
             What::Cancelled => f.write_str("was cancelled"),
+            What::Nested(errors) => write!(f, "failed: {errors}"),
         };
         match (&self.task, self.nursery, &self.what) {
             (None, _, What::Error(error)) => write!(f, "{error}"),
@@ -228,6 +260,7 @@ impl<E: fmt::Debug> fmt::Debug for Failure<E> {
             What::Error(error) => d.field("error", error),
             What::Panic { .. } => d.field("panic", &self.panic_message().unwrap_or("Box<dyn Any>")),
             What::Cancelled => d.field("cancelled", &true),
+            What::Nested(errors) => d.field("errors", errors),
         };
         d.finish()
     }
@@ -438,6 +471,7 @@ impl<E: fmt::Debug> fmt::Debug for Errors<E> {
                         None => f.write_str("panicked"),
                     },
                     What::Cancelled => f.write_str("cancelled"),
+                    What::Nested(errors) => write!(f, "{errors:?}"),
                 }
             }
         }

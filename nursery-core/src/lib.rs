@@ -80,7 +80,7 @@ pub use crate::outcome::{HasOutput, Never, Outcome};
 pub use crate::parallel::{ParallelTask, SpawnError, Spawner, SpawnerAlreadySet, set_spawner};
 pub use crate::race::Race;
 pub use crate::start::{Started, TaskStatus};
-pub use crate::task::{Task, TryJoin};
+pub use crate::task::{Task, TaskResult, TryJoin};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use crate::timer::TokioTimer;

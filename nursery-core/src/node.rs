@@ -55,6 +55,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use crate::errors::Failure;
 use crate::outcome::{End, Failed, Outcome};
 use crate::registry::Shared;
 // loom's under `--cfg loom` (the models at the bottom).
@@ -75,8 +76,13 @@ pub(crate) const BACKGROUND: u32 = 1 << 5;
 /// Its task handle cancelled it (`Task::cancel`): the driver drops it at
 /// its next turn instead of polling it.
 const CANCEL: u32 = 1 << 6;
+/// Its task handle claimed its failure (`Task::result`): a failure is
+/// written into the stage (`Stage::Failed`) for the handle before the
+/// child is marked complete, instead of going to the nursery's policy.
+/// Set and cleared only by the handle, with `HANDLE` cleared alongside.
+const CLAIMED: u32 = 1 << 7;
 /// The unit of the reference count, above the flags.
-const REF: u32 = 1 << 7;
+const REF: u32 = 1 << 8;
 
 /// What every node starts with, whatever its future. Aligned to 8 on every
 /// target, so that a registry slot can keep three tag bits below a node's
@@ -96,10 +102,14 @@ struct VTable {
     /// A [`PollFn<E>`] for the nursery's `E`, erased (`E` need not be
     /// `'static`).
     poll: *const (),
-    drop_future: unsafe fn(NonNull<Header>) -> Option<Payload>,
+    drop_future: unsafe fn(NonNull<Header>, settle: bool) -> Option<Payload>,
     /// Moves the output into `*out: Option<T>` (or `None`), where `T` is the
     /// child's success type.
     take_output: unsafe fn(NonNull<Header>, out: *mut ()),
+    /// With `*failure: Option<Box<Failure<E>>>` set, writes it into the
+    /// (empty) stage as `Stage::Failed`; with it `None`, takes a claimed
+    /// failure out of the stage into it, if there is one.
+    swap_failure: unsafe fn(NonNull<Header>, failure: *mut ()),
     drop_output: unsafe fn(NonNull<Header>),
     dealloc: unsafe fn(NonNull<Header>),
 }
@@ -108,19 +118,21 @@ struct VTable {
 unsafe impl Sync for VTable {}
 
 #[repr(C)]
-struct Node<F, O> {
+struct Node<F, O, X> {
     header: Header,
-    stage: UnsafeCell<Stage<F, O>>,
+    stage: UnsafeCell<Stage<F, O, X>>,
 }
 
-/// A child's node: its future, then its success value (a failure is never
-/// kept in the node: the driver takes it as the child ends, so the stage
-/// holds no error type and dropping it is as cheap as the value is).
-type ChildNode<F, E> = Node<Ended<F, E>, OkOf<F, E>>;
+/// A child's node: its future, then its success value. A failure is kept
+/// in the node only when its handle claimed it (`Task::result`), boxed, so
+/// that the stage stays as small as the future or the value.
+type ChildNode<F, E> = Node<Ended<F, E>, OkOf<F, E>, Box<Failure<E>>>;
 
-enum Stage<F, O> {
+enum Stage<F, O, X> {
     Running(F),
     Done(O),
+    /// A failure its handle claimed.
+    Failed(X),
     Empty,
 }
 
@@ -152,6 +164,9 @@ pub(crate) struct Aftermath<E> {
     /// Its handle cancelled it: it was not polled, and its future is still
     /// there for the driver to drop.
     pub(crate) cancelled: bool,
+    /// Its failure is claimed by its handle: it is not marked complete
+    /// yet; the driver settles it ([`NodeRef::settle_claimed`]).
+    pub(crate) claimed: bool,
 }
 
 impl<E> Default for Aftermath<E> {
@@ -160,6 +175,7 @@ impl<E> Default for Aftermath<E> {
             failure: None,
             drop_panic: None,
             cancelled: false,
+            claimed: false,
         }
     }
 }
@@ -239,7 +255,57 @@ impl NodeRef {
     /// reference (it took the node out of its slot, or lends it).
     pub(crate) unsafe fn drop_future(&self) -> Option<Payload> {
         // SAFETY: driver-only access to the stage (2, caller).
-        unsafe { (self.header().vtable.drop_future)(self.ptr) }
+        unsafe { (self.header().vtable.drop_future)(self.ptr, true) }
+    }
+
+    /// Drops the future of a child whose poll panicked and whose failure is
+    /// claimed, without marking it complete: [`NodeRef::settle_claimed`]
+    /// does, once the panic is written for the handle. A panic of the
+    /// future's `Drop` is returned.
+    ///
+    /// # Safety
+    /// As [`NodeRef::drop_future`].
+    pub(crate) unsafe fn drop_future_unsettled(&self) -> Option<Payload> {
+        // SAFETY: driver-only access to the stage (2, caller).
+        unsafe { (self.header().vtable.drop_future)(self.ptr, false) }
+    }
+
+    /// Gives a claimed child's failure to its handle and marks the child
+    /// complete (3). If the handle was dropped in the meantime (its claim
+    /// ended), the failure comes back, for the nursery's policy.
+    ///
+    /// # Safety
+    /// The caller is the nursery's driver (2) and holds the registry's
+    /// reference; the child ended with `failure`, its future is gone, it is
+    /// not yet marked complete; `E` is its nursery's error type.
+    pub(crate) unsafe fn settle_claimed<E>(&self, failure: Failure<E>) -> Option<Failure<E>> {
+        let header = self.header();
+        let mut slot = Some(Box::new(failure));
+        // SAFETY: not complete yet, so the stage is the driver's (2, 3);
+        // `slot` is the `Option<Box<Failure<E>>>` the erased fn expects.
+        unsafe { (header.vtable.swap_failure)(self.ptr, (&raw mut slot).cast()) };
+        let mut taken_back = None;
+        complete(header, || {
+            // No handle is left: the failure is the driver's again (3).
+            // SAFETY: as above.
+            unsafe { (header.vtable.swap_failure)(self.ptr, (&raw mut taken_back).cast()) };
+        });
+        taken_back.map(|failure: Box<Failure<E>>| *failure)
+    }
+
+    /// Takes back a claimed failure that its handle returned, unread
+    /// (its `result()` future was dropped after the failure was written).
+    ///
+    /// # Safety
+    /// The caller is the nursery's driver, which the handle gave the node
+    /// to (through [`Shared::return_claimed`]); `E` is its nursery's error
+    /// type.
+    pub(crate) unsafe fn take_returned<E>(&self) -> Option<Failure<E>> {
+        let mut taken: Option<Box<Failure<E>>> = None;
+        // SAFETY: the handle gave up the stage to the driver (3), and the
+        // types are the node's.
+        unsafe { (self.header().vtable.swap_failure)(self.ptr, (&raw mut taken).cast()) };
+        taken.map(|failure| *failure)
     }
 }
 
@@ -277,6 +343,13 @@ pub(crate) struct Lent {
 }
 
 impl Lent {
+    /// Its task handle claimed its failure (`Task::result`).
+    pub(crate) fn is_claimed(&self) -> bool {
+        // SAFETY: lent by its slot, whose reference keeps the header alive.
+        let header = unsafe { self.ptr.as_ref() };
+        header.state.load(Ordering::Acquire) & CLAIMED != 0
+    }
+
     /// Its task handle cancelled it.
     pub(crate) fn is_cancelled(&self) -> bool {
         // SAFETY: lent by its slot, whose reference keeps the header alive.
@@ -513,6 +586,7 @@ where
             poll: poll_node::<F, E> as *const (),
             drop_future: drop_future::<F, E>,
             take_output: take_output::<F, E>,
+            swap_failure: swap_failure::<F, E>,
             drop_output: drop_output::<F, E>,
             dealloc: dealloc::<F, E>,
         };
@@ -581,6 +655,9 @@ where
         End::Value(value) => Stage::Done(value),
         End::Failed(error) => {
             aftermath.failure = Some(error);
+            // Claimed: its handle waits for the failure, which the driver
+            // writes (with the child's name) before it completes the child.
+            aftermath.claimed = node.header.state.load(Ordering::Acquire) & CLAIMED != 0;
             Stage::Empty
         }
         // Cut short by its own deadline: no value, no failure.
@@ -596,6 +673,9 @@ where
             aftermath.drop_panic = Some(payload);
         }
     });
+    if aftermath.claimed {
+        return;
+    }
     // A panic in the output's `Drop` (or in the handle's waker) comes after
     // the first.
     let completed = catch_unwind(AssertUnwindSafe(|| {
@@ -628,9 +708,12 @@ fn complete(header: &Header, drop_output: impl FnOnce()) {
     }
 }
 
+/// Drops the future; marks the child complete unless `settle` is false
+/// (a claimed failure is written first).
+///
 /// # Safety
 /// As [`poll_node`].
-unsafe fn drop_future<F, E>(ptr: NonNull<Header>) -> Option<Payload>
+unsafe fn drop_future<F, E>(ptr: NonNull<Header>, settle: bool) -> Option<Payload>
 where
     F: Future,
     F::Output: Outcome<E>,
@@ -649,11 +732,47 @@ where
             catch_unwind(AssertUnwindSafe(|| *stage = Stage::Empty)).err(),
         )
     });
-    if running {
+    if running && settle {
         // Whatever the drop did, the handle is told the child ended.
         complete(&node.header, || {});
     }
     dropped
+}
+
+/// # Safety
+/// `ptr` is a `Node<Ended<F, E>>` whose stage the caller owns (2, 3), and
+/// `failure` points to an `Option<Box<Failure<E>>>`.
+unsafe fn swap_failure<F, E>(ptr: NonNull<Header>, failure: *mut ())
+where
+    F: Future,
+    F::Output: Outcome<E>,
+{
+    // SAFETY: as the caller guarantees.
+    let (node, failure) = unsafe {
+        (
+            node::<F, E>(ptr),
+            &mut *failure.cast::<Option<Box<Failure<E>>>>(),
+        )
+    };
+    node.stage.with_mut(|stage| {
+        // SAFETY: the caller owns the stage.
+        let stage = unsafe { &mut *stage };
+        match failure.take() {
+            // Written into a stage that holds nothing any more.
+            Some(written) => {
+                debug_assert!(matches!(stage, Stage::Empty));
+                *stage = Stage::Failed(written);
+            }
+            // Taken out, if there is one; a value stays where it is.
+            None => {
+                if matches!(stage, Stage::Failed(_))
+                    && let Stage::Failed(taken) = std::mem::replace(stage, Stage::Empty)
+                {
+                    *failure = Some(taken);
+                }
+            }
+        }
+    });
 }
 
 /// # Safety
@@ -783,12 +902,23 @@ impl<T> Joiner<T> {
         self.node.header().state.load(Ordering::Acquire) & COMPLETE != 0
     }
 
+    /// Whether the child's nursery is cancelling.
+    pub(crate) fn nursery_cancelling(&self) -> bool {
+        self.node.header().shared.cancelling.load(Ordering::Acquire)
+    }
+
     /// `Ready(Some(value))`, or `Ready(None)` if the child ended without one.
     pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.poll_complete(cx).map(|()| self.take())
+    }
+
+    /// `Ready` once the child is complete (its output, or a claimed
+    /// failure, is then the handle's).
+    pub(crate) fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let header = self.node.header();
         let state = header.state.load(Ordering::Acquire);
         if state & COMPLETE != 0 {
-            return Poll::Ready(self.take());
+            return Poll::Ready(());
         }
         if state & JOIN_WAKER != 0 {
             // Take back the right to touch the cell before reading it: while
@@ -796,7 +926,7 @@ impl<T> Joiner<T> {
             // (loom found the read here racing that take).
             let prev = header.state.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
             if prev & COMPLETE != 0 {
-                return Poll::Ready(self.take());
+                return Poll::Ready(());
             }
         }
         // The stored waker is kept if it would wake the same task.
@@ -812,10 +942,40 @@ impl<T> Joiner<T> {
         if prev & COMPLETE == 0 {
             return Poll::Pending;
         }
-        Poll::Ready(self.take())
+        Poll::Ready(())
     }
 
-    fn take(&mut self) -> Option<T> {
+    /// Claims the child's failure (`Task::result`): from now on a failure
+    /// is written for this handle instead of going to the nursery's
+    /// policy, until [`Joiner::unclaim`] or the handle's drop.
+    pub(crate) fn claim(&self) {
+        self.node.header().state.fetch_or(CLAIMED, Ordering::AcqRel);
+    }
+
+    /// Ends the claim once its result was delivered.
+    pub(crate) fn unclaim(&self) {
+        self.node
+            .header()
+            .state
+            .fetch_and(!CLAIMED, Ordering::AcqRel);
+    }
+
+    /// The claimed failure written for this handle, if there is one.
+    ///
+    /// # Safety
+    /// The child is complete (seen with acquire while holding the handle,
+    /// so its stage is ours, 3), and `E` is its nursery's error type (every
+    /// handle is made by its nursery's spawn, with that nursery's `E`).
+    pub(crate) unsafe fn take_failure<E>(&mut self) -> Option<Failure<E>> {
+        let mut taken: Option<Box<Failure<E>>> = None;
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            (self.node.header().vtable.swap_failure)(self.node.ptr, (&raw mut taken).cast());
+        }
+        taken.map(|failure| *failure)
+    }
+
+    pub(crate) fn take(&mut self) -> Option<T> {
         let mut out: Option<T> = None;
         // SAFETY: COMPLETE was seen with acquire while we hold the handle, so
         // the output is ours (3); `out` is an `Option<T>` and `T` is the
@@ -827,11 +987,18 @@ impl<T> Joiner<T> {
 
 impl<T> Drop for Joiner<T> {
     fn drop(&mut self) {
-        let prev = self
-            .node
-            .header()
+        let header = self.node.header();
+        let prev = header
             .state
-            .fetch_and(!HANDLE, Ordering::AcqRel);
+            .fetch_and(!(HANDLE | CLAIMED), Ordering::AcqRel);
+        if prev & (COMPLETE | CLAIMED) == COMPLETE | CLAIMED {
+            // A claimed failure may be waiting in the stage, unread: the
+            // stage goes back to the driver, which gives the failure to
+            // the nursery's policy (a claimed failure is never dropped
+            // unseen).
+            header.shared.return_claimed(self.node.clone());
+            return;
+        }
         if prev & COMPLETE != 0 {
             // SAFETY: COMPLETE was set while we held the handle: the output,
             // if there is one left, is ours to drop (3).
@@ -993,6 +1160,68 @@ mod loom_tests {
                     }
                 }
             });
+        });
+    }
+
+    /// A child fails while its handle, on another thread, claims its
+    /// failure (`Task::result`) and then reads it or is dropped: the failure
+    /// reaches exactly one place — the handle, the driver's policy (claimed
+    /// too late, or the claim ended before the write), or the driver again
+    /// through the handle's return of an unread failure.
+    #[test]
+    fn loom_a_claimed_failure_reaches_exactly_one_side() {
+        loom::model(|| {
+            let shared = Arc::new(Shared::default());
+            let (node, joiner) =
+                NodeRef::new::<_, u8>(async { Err::<(), u8>(7) }, shared.clone(), 0, 0);
+            let mut slot = Slot::occupied(node);
+            let handle = loom::thread::spawn(move || {
+                let mut joiner = joiner;
+                joiner.claim();
+                let waker = noop_waker();
+                if joiner
+                    .poll_complete(&mut Context::from_waker(&waker))
+                    .is_pending()
+                {
+                    return 0; // dropped: the claim ends
+                }
+                // SAFETY: complete, seen while holding the handle; `u8` is
+                // the node's error type.
+                let failure = unsafe { joiner.take_failure::<u8>() };
+                joiner.unclaim();
+                usize::from(failure.is_some())
+            });
+            // The driver: poll, then the failure goes to the claim or to
+            // the policy.
+            let (lent, _) = slot.lend().expect("occupied");
+            let mut aftermath = Aftermath::default();
+            // SAFETY: the slot holds the node; this thread is the driver.
+            let polled = unsafe { lent.poll::<u8>(&mut aftermath, || false) };
+            assert!(polled.ended);
+            let Some(Failed::One(error)) = aftermath.failure.take() else {
+                panic!("the child failed")
+            };
+            let node = slot.take(0).expect("occupied");
+            let mut to_policy = 0;
+            if aftermath.claimed {
+                // SAFETY: the driver, holding the registry's reference; not
+                // complete yet (claimed).
+                let back = unsafe { node.settle_claimed(Failure::error_of(error, None, None)) };
+                to_policy += usize::from(back.is_some());
+            } else {
+                to_policy += 1;
+            }
+            let by_handle = handle.join().unwrap();
+            for returned in shared.take_returned() {
+                // SAFETY: returned by its handle; `u8` is its error type.
+                to_policy += usize::from(unsafe { returned.take_returned::<u8>() }.is_some());
+            }
+            assert_eq!(
+                by_handle + to_policy,
+                1,
+                "the failure reached exactly one side"
+            );
+            drop(node);
         });
     }
 

@@ -768,6 +768,11 @@ impl<E, K: Kind> State<E, K> {
             self.reason = Some(reason);
             self.phase = Phase::Cancelling;
             self.cancel_requested = true;
+            if let Some(shared) = self.children.shared() {
+                shared
+                    .cancelling
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
             self.cancel_backlog = self.children.queued();
             if let Some(limit) = &mut self.children.limit {
                 limit.closed = true; // children waiting their turn never start
@@ -1086,7 +1091,10 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
     }
 
     /// Starts the child; see [`Nursery::try_spawn`].
-    pub fn try_spawn<F>(self, fut: F) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, Closed>
+    pub fn try_spawn<F>(
+        self,
+        fut: F,
+    ) -> Result<Task<'scope, <F::Output as Outcome<E>>::Ok, E>, Closed>
     where
         F: Future + 'scope,
         F::Output: Outcome<E>,

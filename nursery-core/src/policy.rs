@@ -74,6 +74,39 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
         self.deliver(Failure::panic_of(payload, task, self.name()));
     }
 
+    /// A failure that is already whole (a claimed one given back unread):
+    /// routed by the policy as it would have been.
+    pub(crate) fn route(&self, failure: Failure<E>) {
+        for failure in failure.into_parts() {
+            if self.state().policy != Policy::FailFast {
+                self.deliver(failure);
+                continue;
+            }
+            match failure.into_panic() {
+                Ok(payload) => self.panicked(payload),
+                Err(failure) => {
+                    let mut state = self.state();
+                    Errors::push_failure(&mut state.errors, failure);
+                    state.request_cancel(Reason::Failure);
+                }
+            }
+        }
+    }
+
+    /// Claimed failures whose handle gave them back unread: to the policy.
+    pub(crate) fn take_returned(&self, shared: &crate::registry::Shared) {
+        for node in shared.take_returned() {
+            // SAFETY: the handle gave the node's stage back to the driver
+            // (that is what returning it means), and a nursery's children
+            // all fail with its `E`.
+            #[allow(unsafe_code)]
+            let failure = unsafe { node.take_returned::<E>() };
+            if let Some(failure) = failure {
+                self.route(failure);
+            }
+        }
+    }
+
     /// A failure under `supervise`: kept, or handed to the handler with no
     /// lock held (it may spawn, cancel, read the task tree). A handler that
     /// panics is a panic of the nursery, as the body's is: it cancels the

@@ -38,6 +38,15 @@ pub(crate) struct Shared {
     driving: AtomicBool,
     /// The body's own waker fired: poll it (again, if within the step).
     pub(crate) body_woken: AtomicBool,
+    /// Children whose claimed failure their handle gave back unread
+    /// (`Task::result` dropped after the failure was written), for the
+    /// driver to hand to the nursery's policy; `any_returned` says there
+    /// are some without taking the lock.
+    returned: Mutex<Vec<NodeRef>>,
+    any_returned: AtomicBool,
+    /// The nursery is cancelling (or was cancelled, or dropped): code of
+    /// it awaiting a child that ended without a value will be dropped.
+    pub(crate) cancelling: AtomicBool,
 }
 
 /// The body's waker (from its second poll on): marks the body woken, so the
@@ -59,6 +68,9 @@ impl Default for Shared {
             parent: AtomicWaker::new(),
             driving: AtomicBool::new(false),
             body_woken: AtomicBool::new(false),
+            returned: Mutex::new(Vec::new()),
+            any_returned: AtomicBool::new(false),
+            cancelling: AtomicBool::new(false),
         }
     }
 }
@@ -102,6 +114,22 @@ impl Shared {
         if !self.driving.load(Ordering::Acquire) {
             self.parent.wake();
         }
+    }
+
+    /// A handle gives back a child whose claimed failure it did not read;
+    /// the driver takes it at its next step.
+    pub(crate) fn return_claimed(&self, node: NodeRef) {
+        lock(&self.returned).push(node);
+        self.any_returned.store(true, Ordering::Release);
+        self.parent.wake();
+    }
+
+    /// The children handles gave back, if any (a load when there are none).
+    pub(crate) fn take_returned(&self) -> Vec<NodeRef> {
+        if !self.any_returned.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *lock(&self.returned))
     }
 
     /// Marks the driver as inside (`true`) or outside its step.

@@ -8,8 +8,9 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::errors::Errors;
+use crate::errors::{Errors, Failure};
 use crate::kind::Kind;
+use crate::outcome::Failed;
 
 use crate::node::{Aftermath, BACKGROUND, Lent, NodeRef, Payload, Polled, SHIELD};
 use crate::nursery::{Nursery, Phase, State, StateGuard};
@@ -131,6 +132,9 @@ where
     #[cfg(feature = "tracing")]
     let span = nursery.trace.span().clone();
     let start = prologue(nursery, cx);
+    if let Some(shared) = &start.shared {
+        nursery.take_returned(shared);
+    }
     // The step runs in the nursery's span (prologue events name it as their
     // parent themselves).
     #[cfg(feature = "tracing")]
@@ -350,6 +354,13 @@ fn finish<'n, 'scope, E, K: Kind, T>(
     shared: Option<&Shared>,
     value: Option<T>,
 ) -> Ended<T, E> {
+    if let Some(shared) = shared {
+        // The last `result()` futures went with the body: what they
+        // claimed and did not read goes to the policy now.
+        drop(state);
+        nursery.take_returned(shared);
+        state = nursery.state();
+    }
     state.phase = Phase::Closed;
     if let Some(late) = state.late.take() {
         // Routed by the policy like any other (a handler is called with no
@@ -469,6 +480,7 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
         ended[ended_count] = ready[i];
         ended_badly(
             nursery,
+            node,
             shared,
             &ready[i + 1..count],
             &ended[..=ended_count],
@@ -498,8 +510,10 @@ fn poll_batch<E, K: Kind>(nursery: &Nursery<'_, E, K>, shared: &Shared, body_don
 /// freed now.
 #[cold]
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn ended_badly<E, K: Kind>(
     nursery: &Nursery<'_, E, K>,
+    node: Lent,
     shared: &Shared,
     rest: &[u32],
     ended: &[u32],
@@ -512,13 +526,18 @@ fn ended_badly<E, K: Kind>(
     aftermath.cancelled = false;
     let error = aftermath.failure.take();
     let drop_panic = aftermath.drop_panic.take();
-    let panic = match panic {
-        None => drop_panic,
-        // Shielded code unwound out of a wait that can never end: the
-        // child ends as a cancelled one does.
-        Some(payload) if payload.is::<Interrupted>() => drop_panic,
-        Some(payload) => Some(payload),
-    };
+    // Shielded code unwound out of a wait that can never end: the child
+    // ends as a cancelled one does.
+    let panic = panic.filter(|payload| !payload.is::<Interrupted>());
+    if std::mem::take(&mut aftermath.claimed) || (panic.is_some() && node.is_claimed()) {
+        requeue(nursery, shared, rest);
+        let (error, panic) = (error.map(Ok), panic.map(Err));
+        let how = error
+            .or(panic)
+            .expect("a claimed child ended with a failure");
+        return ended_claimed(nursery, ended, how, drop_panic, body_done);
+    }
+    let panic = panic.or(drop_panic);
     requeue(nursery, shared, rest);
     // The failure cancels the nursery before the slots are freed, so that
     // under a limit no waiting child is started for it.
@@ -536,6 +555,59 @@ fn ended_badly<E, K: Kind>(
     // A child whose poll panicked still has its future: dropped now, with
     // no lock held; a panic of its `Drop` comes second.
     drop_child(nursery, &node);
+    drop(node);
+    nursery.end_background_if_done(body_done);
+}
+
+/// The last of `ended` ended with a failure its task handle claimed
+/// (`Task::result`): the failure goes to the handle, not to the policy (it
+/// cancels nobody); a panic of the future's `Drop` comes second, to the
+/// policy.
+#[cold]
+#[inline(never)]
+fn ended_claimed<E, K: Kind>(
+    nursery: &Nursery<'_, E, K>,
+    ended: &[u32],
+    how: Result<Failed<E>, Payload>,
+    drop_panic: Option<Payload>,
+    body_done: bool,
+) {
+    let last = *ended.last().expect("at least one child ended");
+    let name = nursery.quiet_state().children.name_of(last);
+    let node = remove_ended(nursery, ended);
+    let mut second = drop_panic;
+    let failure = match how {
+        Ok(Failed::One(error)) => Failure::error_of(error, name.clone(), nursery.name()),
+        Ok(Failed::Many(errors)) => Failure::nested(errors, name.clone()),
+        Err(payload) => {
+            // Its poll panicked: the future is still there, dropped now
+            // (with no lock held) without completing the child.
+            // SAFETY: the driver, holding the registry's reference to the
+            // node (taken out of its slot).
+            #[allow(unsafe_code)]
+            let dropped =
+                catch_unwind(AssertUnwindSafe(|| unsafe { node.drop_future_unsettled() }));
+            if let Ok(Some(extra)) | Err(extra) = dropped {
+                second = second.or(Some(extra));
+            }
+            Failure::panic_of(payload, name.clone(), nursery.name())
+        }
+    };
+    // SAFETY: the driver, with the registry's reference; the child ended
+    // with this failure, its future is gone and it is not complete yet (it
+    // was claimed); `E` is the nursery's.
+    #[allow(unsafe_code)]
+    let settled = catch_unwind(AssertUnwindSafe(|| unsafe { node.settle_claimed(failure) }));
+    match settled {
+        Ok(None) => {}
+        // The claim ended meanwhile (its handle was dropped).
+        Ok(Some(back)) => nursery.route(back),
+        // The handle's waker panicked.
+        Err(payload) => nursery.panicked(payload),
+    }
+    if let Some(payload) = second {
+        nursery.child_panicked(payload, name);
+    }
     drop(node);
     nursery.end_background_if_done(body_done);
 }
@@ -727,6 +799,12 @@ impl<E, K: Kind> Drop for Teardown<'_, '_, E, K> {
                 break;
             }
             drop_all_for(self.0, dropped, Some(Reason::Dropped));
+        }
+        // What `result()` futures dropped with the children claimed and did
+        // not read: kept with the nursery's failures (reported below).
+        let shared = self.0.state().children.shared().cloned();
+        if let Some(shared) = shared {
+            self.0.take_returned(&shared);
         }
         {
             // Its children are gone: whoever watches it from outside (its

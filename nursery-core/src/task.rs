@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::errors::Failure;
 use crate::node::Joiner;
 
 /// A handle to a child of a nursery; awaiting it yields the child's success
@@ -32,14 +33,15 @@ use crate::node::Joiner;
 ///
 /// # Panics
 ///
-/// A child ends without a value only when its nursery is cancelling (it was
-/// cancelled, failed or panicked). Code that awaits its handle then is
+/// A child may end without a value: it was cancelled (its nursery was, or
+/// [`Task::cancel`], or a deadline of its own), or it failed or panicked.
+/// When its nursery is cancelling, code that awaits its handle is
 /// interrupted there like at any other `.await`: the nursery drops it and
-/// returns as a cancelled nursery does. Only code that its nursery does not
-/// drop — a `shield` child, or code in a shielded section — can see such a
-/// child end: awaiting the handle there panics with a message that says so,
-/// because there is no value to give it and waiting would never end. Use
-/// [`Task::try_join`] where that can happen.
+/// returns as a cancelled nursery does. Elsewhere — a `shield` child, code
+/// in a shielded section, a child cancelled alone, a failed child of a
+/// `supervise` nursery — awaiting the handle panics with a message that
+/// says so, because there is no value to give and waiting would never end.
+/// Use [`Task::try_join`] or [`Task::result`] where that can happen.
 ///
 /// # Cancel safety
 ///
@@ -64,6 +66,14 @@ impl<T, E> Task<'_, T, E> {
             _scope: PhantomData,
             _error: PhantomData,
         }
+    }
+
+    /// A child that ended without a value, awaited by code its nursery is
+    /// about to drop (the nursery is cancelling, and the code is not
+    /// shielded): that code stays pending here, as at any `.await`.
+    fn interrupted(&self) -> bool {
+        self.joiner.as_ref().is_none_or(Joiner::nursery_cancelling)
+            && crate::shield::interruptible()
     }
 
     fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
@@ -127,6 +137,63 @@ impl<'scope, T, E> Task<'scope, T, E> {
         }
     }
 
+    /// The child's value or its failure, handled here: a future of
+    /// `Result<T, Failure<E>>`.
+    ///
+    /// Calling it claims the child's failure: from then on a failure (an
+    /// `Err`, a panic, a `fail_after` deadline) goes to this future and not
+    /// to the nursery's policy — it cancels nobody, is not returned in
+    /// `Errors`, is not given to a `supervise` handler — in a fail-fast
+    /// nursery too: `spawn!(f).result()` says "this one is mine to
+    /// handle". If the future is dropped before it delivered the failure,
+    /// the claim ends and the policy applies again (a claimed failure is
+    /// never dropped unseen). A failure that happened before the claim was
+    /// already handled by the policy.
+    ///
+    /// A child that ends with neither a value nor a failure of its own to
+    /// give — cancelled (by [`Task::cancel`], its own deadline, a cancelled
+    /// nursery), or failed before the claim — gives a [`Failure`] whose
+    /// [`is_cancelled`](Failure::is_cancelled) is true; code that is itself
+    /// being cancelled is interrupted at this `.await` instead, like at any
+    /// other. A child that is itself a nursery gives all its failures in
+    /// one ([`Failure::into_errors`]).
+    ///
+    /// With `futures::stream::FuturesUnordered` over such futures, results
+    /// come in completion order (tokio's `JoinSet::join_next`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use futures::stream::FuturesUnordered;
+    /// use nursery::{nursery, spawn, Errors};
+    ///
+    /// #[nursery]
+    /// async fn fetch_all() -> Result<Vec<String>, Errors<String>> {
+    ///     let mut pending: FuturesUnordered<_> = (0..4)
+    ///         .map(|i| spawn!(async move {
+    ///             if i == 2 { Err(format!("page {i}: 404")) } else { Ok(format!("page {i}")) }
+    ///         }).result())
+    ///         .collect();
+    ///     let mut report = Vec::new();
+    ///     while let Some(result) = pending.next().await {
+    ///         // The failure is ours: it cancelled nobody.
+    ///         report.push(result.unwrap_or_else(|failure| failure.to_string()));
+    ///     }
+    ///     report.sort();
+    ///     Ok(report)
+    /// }
+    ///
+    /// let report = futures::executor::block_on(fetch_all()).unwrap();
+    /// assert_eq!(report, ["page 0", "page 1", "page 2: 404", "page 3"]);
+    /// ```
+    pub fn result(self) -> TaskResult<'scope, T, E> {
+        if let Some(joiner) = &self.joiner {
+            joiner.claim();
+        }
+        TaskResult { task: self }
+    }
+
     /// Whether the child has ended (with or without a value).
     pub fn is_finished(&self) -> bool {
         self.joiner.as_ref().is_none_or(Joiner::is_finished)
@@ -138,7 +205,7 @@ impl<T, E> Future for Task<'_, T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         match self.poll_take(cx) {
-            Poll::Ready(None) if crate::shield::interruptible() => return Poll::Pending,
+            Poll::Ready(None) if self.interrupted() => return Poll::Pending,
             polled => polled,
         }
         .map(|value| {
@@ -172,5 +239,54 @@ impl<T, E> Future for TryJoin<'_, T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.task.poll_take(cx)
+    }
+}
+
+/// The future of [`Task::result`]: the child's value or its failure.
+#[must_use = "futures do nothing unless polled; dropped, the child's failure goes to its nursery's policy"]
+pub struct TaskResult<'scope, T, E = std::convert::Infallible> {
+    task: Task<'scope, T, E>,
+}
+
+impl<T, E> Future for TaskResult<'_, T, E> {
+    type Output = Result<T, Failure<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let interrupted = self.task.interrupted();
+        let Some(joiner) = &mut self.task.joiner else {
+            return cancelled(interrupted);
+        };
+        std::task::ready!(joiner.poll_complete(cx));
+        // SAFETY: complete, seen by `poll_complete` with acquire while we
+        // hold the handle; the handle's `E` is its nursery's (it was made by
+        // that nursery's spawn).
+        #[allow(unsafe_code)]
+        let failure = unsafe { joiner.take_failure::<E>() };
+        // Delivered (or nothing to deliver): the claim ends.
+        joiner.unclaim();
+        if let Some(failure) = failure {
+            return Poll::Ready(Err(failure));
+        }
+        match joiner.take() {
+            Some(value) => Poll::Ready(Ok(value)),
+            None => cancelled(interrupted),
+        }
+    }
+}
+
+/// A child that ended with nothing to give: code being cancelled is
+/// interrupted here, other code learns it was cancelled.
+fn cancelled<T, E>(interrupted: bool) -> Poll<Result<T, Failure<E>>> {
+    if interrupted {
+        return Poll::Pending;
+    }
+    Poll::Ready(Err(Failure::cancelled(None)))
+}
+
+impl<T, E> fmt::Debug for TaskResult<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskResult")
+            .field("finished", &self.task.is_finished())
+            .finish()
     }
 }

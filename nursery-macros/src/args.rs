@@ -59,7 +59,11 @@ impl Args {
     /// handle name (the closure names it), each followed by a comma.
     pub(crate) fn parse_before_closure(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
-        while !(input.peek(Token![|]) || input.peek(Token![||]) || input.peek(Token![move])) {
+        while !(input.peek(Token![|])
+            || input.peek(Token![||])
+            || input.peek(Token![move])
+            || input.peek(Token![async]))
+        {
             if input.is_empty() {
                 return Err(input.error("`scope!` takes a closure: `scope!(|n| async { … })`"));
             }

@@ -145,13 +145,16 @@ pub(crate) fn settings(args: &Args, handle: &Ident) -> TokenStream {
             ::nursery::__private::spawn_timeout(#handle, #value);
         }
     });
-    let supervise = args.supervise.as_ref().map(|(name, handler)| match handler {
-        None => quote_spanned! {name.span()=> #handle.supervise(); },
-        Some(handler) => {
-            let span = handler.span();
-            quote_spanned! {span=> #handle.supervise_with(#handler); }
-        }
-    });
+    let supervise = args
+        .supervise
+        .as_ref()
+        .map(|(name, handler)| match handler {
+            None => quote_spanned! {name.span()=> #handle.supervise(); },
+            Some(handler) => {
+                let span = handler.span();
+                quote_spanned! {span=> #handle.supervise_with(#handler); }
+            }
+        });
     let cancel_on = args.cancel_on.as_ref().map(|(_, signal)| {
         let span = signal.span();
         quote_spanned! {span=> #handle.cancel_on(#signal); }

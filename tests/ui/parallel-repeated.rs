@@ -2,7 +2,6 @@ use nursery::{nursery, spawn};
 
 #[nursery]
 async fn run() {
-    spawn!(async {}, parallel = true);
     spawn!(async {}, parallel, parallel);
 }
 
