@@ -110,10 +110,10 @@ pub mod guide;
 #[doc(inline)]
 pub use nursery_core::{
     Admit, Builder, CancelOn, CancelScope, CancelToken, Cancelled, Closed, Errors, Failure,
-    HasOutput, Iter, Local, Never, Nursery, Outcome, ParallelBuilder, ParallelTask, Race, Run,
-    Sendable, Sleep, SpawnError, Spawner, SpawnerAlreadySet, Started, Task, TaskResult, TaskStatus,
-    TimedOut, Timer, TimerAlreadySet, TokenCancelled, TryJoin, fail_after, fail_at, kind,
-    move_on_after, move_on_at, set_spawner, set_timer,
+    HasOutput, Iter, Kind, Local, Never, Nursery, Outcome, ParallelBuilder, ParallelTask, Race,
+    Run, Sendable, Sleep, SpawnError, Spawner, SpawnerAlreadySet, Started, Task, TaskResult,
+    TaskStatus, TimedOut, Timer, TimerAlreadySet, TokenCancelled, TryJoin, fail_after, fail_at,
+    kind, move_on_after, move_on_at, set_spawner, set_timer,
 };
 
 #[cfg(feature = "tokio")]

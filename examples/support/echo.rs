@@ -92,11 +92,15 @@ async fn stop_when(config: Config, stats: &Stats, signal: impl Future<Output = (
 pub const GRACE: Duration = Duration::from_secs(1);
 
 /// The nursery server: the accept loop is the body, each connection a
-/// `parallel` child. When `signal` fires (or `max_conns` were served) the
-/// nursery is cancelled with a grace period: open connections see their
-/// token cancelled and say goodbye; whatever is left after `GRACE` is
-/// dropped. When this returns, no connection is left running.
-#[nursery(n, grace = GRACE)]
+/// supervised `parallel` child (its failure — an I/O error, a panic — is
+/// counted by the handler and cancels nobody). When `signal` fires (or
+/// `max_conns` were served) the nursery is cancelled with a grace period:
+/// open connections see their token cancelled and say goodbye; whatever is
+/// left after `GRACE` is dropped. When this returns, no connection is left
+/// running.
+#[nursery(n, grace = GRACE, supervise = |_failure| {
+    stats.errors.fetch_add(1, Ordering::Relaxed);
+})]
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -123,19 +127,25 @@ pub async fn serve(
 }
 
 /// One connection: echo lines until the client closes, the connection is
-/// idle for `idle`, or the server shuts down (`token`). Its errors are its
-/// own: counted, not a failure of the server.
+/// idle for `idle`, or the server shuts down (`token`). Its error is its
+/// failure (the nursery server's handler counts it).
 pub async fn connection(
     stream: TcpStream,
     idle: Duration,
     stats: Arc<Stats>,
     token: Option<CancelToken>,
-) {
-    if let Err(_e) = echo(stream, idle, &stats, token).await {
-        stats.errors.fetch_add(1, Ordering::Relaxed);
-    }
+) -> io::Result<()> {
+    let echoed = echo(stream, idle, &stats, token).await;
     stats.served.fetch_add(1, Ordering::Relaxed);
     stats.changed.notify_one();
+    echoed
+}
+
+/// [`connection`] for the servers with no supervisor: its error counted.
+async fn counted(stream: TcpStream, idle: Duration, stats: Arc<Stats>) {
+    if connection(stream, idle, stats.clone(), None).await.is_err() {
+        stats.errors.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 async fn echo(
@@ -191,7 +201,7 @@ pub async fn serve_tokio_spawn(
     loop {
         let (stream, _) = listener.accept().await?;
         stats.accepted.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(connection(stream, config.idle, stats.clone(), None));
+        tokio::spawn(counted(stream, config.idle, stats.clone()));
     }
 }
 
@@ -208,7 +218,7 @@ pub async fn serve_join_set(
             accepted = listener.accept() => {
                 let (stream, _) = accepted?;
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
-                set.spawn(connection(stream, config.idle, stats.clone(), None));
+                set.spawn(counted(stream, config.idle, stats.clone()));
             }
             Some(done) = set.join_next(), if !set.is_empty() => {
                 if let Err(e) = done {

@@ -74,7 +74,7 @@ pub mod __private;
 pub use crate::cancel_scope::{CancelScope, Run};
 pub use crate::deadline::{TimedOut, fail_after, fail_at, move_on_after, move_on_at};
 pub use crate::errors::{Closed, Errors, Failure, Iter};
-pub use crate::kind::{Local, Sendable};
+pub use crate::kind::{Kind, Local, Sendable};
 pub use crate::nursery::{Admit, Builder, CancelOn, Cancelled, Nursery, ParallelBuilder};
 pub use crate::outcome::{HasOutput, Never, Outcome};
 pub use crate::parallel::{ParallelTask, SpawnError, Spawner, SpawnerAlreadySet, set_spawner};

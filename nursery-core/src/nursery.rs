@@ -1059,6 +1059,51 @@ impl<'n, 'scope, E, K: Kind> Builder<'n, 'scope, E, K> {
         }
     }
 
+    /// Starts a `Send` child in a nursery of any kind: what an object
+    /// generic over the kind (`&Nursery<'scope, E, K>` for any `K`) uses,
+    /// with no bound on `K` — every kind accepts a `Send` child (a
+    /// [`Sendable`] nursery needs it, a [`Local`](crate::Local) one accepts
+    /// anything). The child may borrow the scope, as any local child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nursery::{Kind, Nursery};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// /// A counter with a background ticker, in any nursery.
+    /// fn start_ticker<'scope, E: Send, K: Kind>(n: &Nursery<'scope, E, K>, ticks: &'scope AtomicU32) {
+    ///     n.builder().name("ticker").spawn_send(async move {
+    ///         ticks.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// }
+    ///
+    /// #[nursery::nursery(n, local)]
+    /// async fn run(ticks: &AtomicU32) {
+    ///     let not_send = std::rc::Rc::new(()); // a local nursery
+    ///     start_ticker(n, ticks);
+    ///     drop(not_send);
+    /// }
+    ///
+    /// let ticks = AtomicU32::new(0);
+    /// futures::executor::block_on(run(&ticks));
+    /// assert_eq!(ticks.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn spawn_send<F>(self, fut: F) -> Task<'scope, <F::Output as Outcome<E>>::Ok, E>
+    where
+        F: Future + Send + 'scope,
+        F::Output: Outcome<E>,
+        <F::Output as Outcome<E>>::Ok: Send,
+        E: Send,
+    {
+        // Every kind accepts it: what `Sendable` asks (`Send` future,
+        // output and error) is bound here, and `Local` asks nothing.
+        match self.nursery.insert_within(fut, self.deadline, self.options) {
+            Ok(task) => task,
+            Err(Closed) => Task::new(None),
+        }
+    }
+
     /// Starts `f(status)` as a child and waits until it calls
     /// [`TaskStatus::started`]; yields that value. This is what `start!`
     /// does. The child keeps running in the nursery afterwards.
