@@ -126,12 +126,9 @@ fn a_refusing_spawner_is_a_typed_error_and_the_child_is_dropped() {
     async fn refused(tracker: &Tracker) -> Result<(), Errors<std::io::Error>> {
         n.set_spawner(ShutDown);
         let guard = tracker.guard();
-        spawn!(
-            async move {
-                let _guard = guard;
-            },
-            parallel
-        );
+        n.builder().parallel().try_spawn(async move {
+            let _guard = guard;
+        })?;
         Ok(())
     }
     let tracker = Tracker::new();
@@ -142,6 +139,23 @@ fn a_refusing_spawner_is_a_typed_error_and_the_child_is_dropped() {
             .contains("the spawner refused the `parallel` child: the runtime shut down")
     );
     assert!(tracker.all_dropped());
+}
+
+/// `spawn!(…, parallel)` with no spawner panics with how to give one, as
+/// `tokio::spawn` outside a runtime does (the typed error is `try_spawn`'s).
+#[test]
+fn spawn_parallel_without_a_spawner_panics_with_how_to_give_one() {
+    #[nursery]
+    async fn none() {
+        spawn!(async {}, parallel);
+    }
+    let payload = std::panic::catch_unwind(|| futures::executor::block_on(none())).unwrap_err();
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    for hint in ["no spawner", "set_spawner", "try_spawn"] {
+        assert!(message.contains(hint), "{message:?} should mention {hint}");
+    }
 }
 
 /// A spawner that accepts a task and drops it unpolled, as a runtime that

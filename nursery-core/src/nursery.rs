@@ -1289,7 +1289,7 @@ impl<E, K: Kind> fmt::Debug for Cancelled<'_, '_, E, K> {
 ///     n.set_spawner(pool); // not needed on tokio (feature `tokio`)
 ///     let tasks: Vec<_> = (1..=4u64)
 ///         .map(|i| spawn!(async move { Ok(i * i) }, parallel))
-///         .collect::<Result<_, _>>()?;
+///         .collect();
 ///     let mut sum = 0;
 ///     for task in tasks {
 ///         sum += task.await;

@@ -40,7 +40,7 @@ use crate::sync::{Waiters, lock};
 ///     n.builder().parallel().shield().spawn(async move {
 ///         token.cancelled().await; // the nursery is shutting down
 ///         said.send("goodbye").unwrap(); // a connection's last line
-///     })?;
+///     });
 ///     n.cancel();
 ///     Ok(())
 /// }
