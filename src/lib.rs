@@ -147,12 +147,22 @@ pub use nursery_core::{ChildSnapshot, NurserySnapshot, TaskTree, task_tree};
 ///   errors they return are kept) before they are dropped; the body is
 ///   interrupted at once. Without it, cancelled children are dropped at
 ///   once. `Duration::MAX` waits until every child ends by itself.
-///
 /// * `#[nursery(limit = N)]`: at most `N` children run at once; later ones
 ///   wait, unpolled, in order (see [`Nursery::set_limit`] and
-///   [`Nursery::admit`]).
+///   [`Nursery::admit`]);
+/// * `#[nursery(supervise)]`: a child's failure (an `Err` or a panic)
+///   cancels nobody; every failure is returned in [`Errors`] at the end
+///   (see [`Nursery::supervise`]);
+/// * `#[nursery(supervise = handler)]`: the same, but each child failure is
+///   handed to `handler: FnMut(`[`Failure`]`<E>)` as it happens and not
+///   kept (see [`Nursery::supervise_with`]);
+/// * `#[nursery(cancel_on = FUT)]`: the nursery is cancelled (with its
+///   grace period) when `FUT` completes — a shutdown signal (see
+///   [`Nursery::cancel_on`]).
 ///
-/// Arguments combine in any order: `#[nursery(n, local, timeout = …, grace = …, limit = …)]`.
+/// Arguments combine in any order:
+/// `#[nursery(n, local, supervise, limit = …, timeout = …, grace = …, cancel_on = …)]`.
+/// [`scope!`] takes the same ones (but the handle name) before its closure.
 ///
 /// Inside the body, [`spawn!`] starts children — in statements,
 /// expressions, closures, loops, nested async blocks, children's own async
@@ -211,7 +221,9 @@ pub use nursery_macros::nursery;
 ///   (the child must be `Send + 'static`; see [`ParallelBuilder`]). It gives
 ///   a [`Task`] like any spawn; with no spawner known it panics with a
 ///   message that says how to give one (`n.builder().parallel().try_spawn`
-///   gives a [`SpawnError`] instead). `parallel = BOOL` chooses at run time.
+///   gives a [`SpawnError`] instead). `parallel = BOOL` chooses at run time
+///   (either way the child must be `Send + 'static`; see
+///   [`Builder::parallel_if`]).
 /// * `timeout = DUR` / `deadline = INSTANT`: the child is cancelled when
 ///   `DUR` has passed since its first poll, or at `INSTANT` — not a
 ///   failure: it ends without a value (`try_join` gives `None`), like
@@ -281,7 +293,8 @@ pub use nursery_macros::start;
 /// without a fn: children may borrow the enclosing fn's locals (not the
 /// block's own), [`spawn!`] works inside it, and `n` is a
 /// `&Nursery<'_, E>`. `scope!(local, |n| async { … })` accepts children
-/// that are not `Send`. The future is `Send` whenever its parts are, with no
+/// that are not `Send`; every other argument of `#[nursery]` goes before
+/// the closure too (`scope!(supervise, limit = 8, |n| async { … })`). The future is `Send` whenever its parts are, with no
 /// box: stable Rust cannot yet bound the future of a higher-ranked async
 /// closure by `Send` (rust-lang/rust#126350), which is why this is a macro
 /// and not a function taking an async closure.
