@@ -12,7 +12,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -59,16 +58,16 @@ async fn send(w: &Mutex<OwnedWriteHalf>, line: &str) -> io::Result<()> {
 /// Pattern 1: the session opens the connection and owns its heartbeat.
 #[nursery]
 async fn session(addr: SocketAddr, start: Instant) -> Result<(), Errors<io::Error>> {
+    // Before the nursery opens (its first `spawn!`): children may borrow
+    // what these lines declare, as threads borrow what was declared before
+    // `std::thread::scope`.
     let (_read, write) = TcpStream::connect(addr).await?.into_split();
-    // The body's locals die when the body returns, before its children are
-    // cancelled: a child shares them by owning a handle to them.
-    let write = Arc::new(Mutex::new(write));
-    let beat_write = write.clone();
+    let write = Mutex::new(write);
     spawn!(
-        async move {
+        async {
             loop {
                 tokio::time::sleep(BEAT).await;
-                send(&beat_write, "PING").await?;
+                send(&write, "PING").await?; // borrows `write`
             }
         },
         background,

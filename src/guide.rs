@@ -258,11 +258,11 @@
 //! assert_eq!(beats.load(Ordering::SeqCst), 1);
 //! ```
 //!
-//! Or a `#[nursery]` fn opens it for its caller, runs the caller's work
-//! with it, and closes it — heartbeat included — when that work is done:
+//! Or a fn opens it for its caller, runs the caller's work with it, and
+//! closes it — heartbeat included — when that work is done:
 //!
 //! ```
-//! use nursery::{nursery, spawn};
+//! use nursery::{Errors, scope, spawn};
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //!
 //! struct Conn {
@@ -270,23 +270,28 @@
 //! }
 //!
 //! impl Conn {
+//!     async fn open() -> std::io::Result<Conn> {
+//!         Ok(Conn { requests: AtomicU32::new(0) }) // connect, handshake…
+//!     }
 //!     async fn heartbeat(&self) {
 //!         std::future::pending::<()>().await // a ping every few seconds
 //!     }
 //! }
 //!
 //! /// Opens a connection, runs `work` with it, closes it.
-//! #[nursery]
-//! async fn with_conn<R>(conn: &Conn, work: impl AsyncFnOnce(&Conn) -> R) -> R {
-//!     spawn!(conn.heartbeat(), background); // as long as `work` runs
-//!     work(conn).await
+//! async fn with_conn<R>(work: impl AsyncFnOnce(&Conn) -> R) -> Result<R, Errors<std::io::Error>> {
+//!     let conn = Conn::open().await?;
+//!     scope!(|_n| async {
+//!         spawn!(conn.heartbeat(), background); // as long as `work` runs
+//!         Ok(work(&conn).await)
+//!     })
+//!     .await
 //! }
 //!
-//! let conn = Conn { requests: AtomicU32::new(0) };
-//! let n = futures::executor::block_on(with_conn(&conn, async |c: &Conn| {
+//! let n = futures::executor::block_on(with_conn(async |c: &Conn| {
 //!     c.requests.fetch_add(1, Ordering::SeqCst) + 1
 //! }));
-//! assert_eq!(n, 1);
+//! assert_eq!(n.unwrap(), 1);
 //! ```
 //!
 //! # Coming from another library

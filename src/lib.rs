@@ -5,6 +5,29 @@
 //! ```
 //! use nursery::{nursery, spawn, Errors};
 //! use std::io;
+//! # struct Conn;
+//! # impl Conn {
+//! #     async fn connect(_: &str) -> io::Result<Conn> { Ok(Conn) }
+//! #     async fn heartbeat(&self) { std::future::pending::<()>().await }
+//! #     async fn request(&self, _: &str) -> io::Result<()> { Ok(()) }
+//! # }
+//!
+//! #[nursery]
+//! async fn session(addr: &str) -> Result<(), Errors<io::Error>> {
+//!     let conn = Conn::connect(addr).await?;      // before the nursery opens
+//!     spawn!(conn.heartbeat(), background);       // borrows `conn`; lives exactly as long as the session
+//!     conn.request("GET /a").await?;
+//!     Ok(())
+//! } // returns only once every child has finished; the first failure cancels the rest
+//!
+//! futures::executor::block_on(session("127.0.0.1:7878")).unwrap();
+//! ```
+//!
+//! Many children, their values, every failure:
+//!
+//! ```
+//! use nursery::{nursery, spawn, Errors};
+//! use std::io;
 //!
 //! async fn fetch(url: &str) -> io::Result<usize> {
 //!     Ok(url.len()) // a real client would go to the network
@@ -19,7 +42,7 @@
 //!         pages.push(h.await); // a child's success value
 //!     }
 //!     Ok(pages)
-//! } // returns only once every child has finished; the first failure cancels the rest
+//! }
 //!
 //! let pages = futures::executor::block_on(fetch_all(&["a", "bb"])).unwrap();
 //! assert_eq!(pages, [1, 2]);
@@ -33,8 +56,13 @@
 //!   the future (`mem::forget`) leaks its children: a local child is never
 //!   polled again; a `parallel` child, which owns all it uses, may run on
 //!   to its end (leaking skips the drop that would have stopped it).
-//! * **Borrowing.** Children may borrow the fn's arguments (as threads do in
-//!   [`std::thread::scope`]), may spawn siblings, and a [`Nursery`] handle
+//! * **Borrowing.** Children may borrow the fn's arguments and every local
+//!   the body declares before its nursery opens — its first `spawn!`,
+//!   `start!` or use of `n`; those statements run before the nursery
+//!   exists, and `?` and `return` there work as in any fn — as threads
+//!   borrow what was declared before [`std::thread::scope`]. A local
+//!   declared after that is a borrow error at its use: declare it earlier,
+//!   or share it (`Arc`, `async move`). Children may spawn siblings, and a [`Nursery`] handle
 //!   (`#[nursery(n)]`) can be given to an object that spawns its own
 //!   children into it. Task and nursery handles cannot leave the nursery: a
 //!   compile error.
@@ -43,6 +71,10 @@
 //!   returns [`Errors`] with that failure and every one that happened before
 //!   all children were gone, in order. A panic resumes in the caller, with
 //!   its payload, once every child is gone.
+//! * **Supervise.** `#[nursery(supervise)]` turns fail-fast off: a child's
+//!   failure cancels nobody, and every failure (panics included) is
+//!   returned at the end; `supervise = handler` hands each to a handler as
+//!   it happens; [`Task::result`] claims one child's failure for its caller.
 //! * **Cancel.** [`Nursery::cancel`] stops everything; the nursery returns
 //!   normally. `spawn!(fut, shield)` survives cancellation,
 //!   `spawn!(fut, background)` is cancelled once everything else is done.

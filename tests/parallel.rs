@@ -652,3 +652,22 @@ fn a_forgotten_nursery_never_polls_a_local_child_again_but_its_parallel_child_ma
         "the local child was never polled again"
     );
 }
+
+/// `parallel = BOOL` chooses at run time: `false` runs the child in the
+/// nursery's own task (no spawner needed), `true` on a worker.
+#[test]
+fn parallel_bool_chooses_at_run_time() {
+    #[nursery]
+    async fn run(on_workers: bool) -> Result<bool, Errors<SpawnError>> {
+        let here = std::thread::current().id();
+        let ran_on = spawn!(async { std::thread::current().id() }, parallel = on_workers);
+        Ok(ran_on.await != here)
+    }
+    // No runtime, no spawner: `false` still runs.
+    assert!(!futures::executor::block_on(run(false)).unwrap());
+    let rt = multi_thread_runtime();
+    assert!(!rt.block_on(run(false)).unwrap());
+    // On a worker: `block_on` runs the nursery on this thread.
+    assert!(rt.block_on(run(true)).unwrap());
+    assert_no_task_left(&rt);
+}

@@ -118,21 +118,24 @@ struct VTable {
 unsafe impl Sync for VTable {}
 
 #[repr(C)]
-struct Node<F, O, X> {
+struct Node<F, O> {
     header: Header,
-    stage: UnsafeCell<Stage<F, O, X>>,
+    stage: UnsafeCell<Stage<F, O>>,
 }
 
 /// A child's node: its future, then its success value. A failure is kept
-/// in the node only when its handle claimed it (`Task::result`), boxed, so
-/// that the stage stays as small as the future or the value.
-type ChildNode<F, E> = Node<Ended<F, E>, OkOf<F, E>, Box<Failure<E>>>;
+/// in the node only when its handle claimed it (`Task::result`).
+type ChildNode<F, E> = Node<Ended<F, E>, OkOf<F, E>>;
 
-enum Stage<F, O, X> {
+enum Stage<F, O> {
     Running(F),
     Done(O),
-    /// A failure its handle claimed.
-    Failed(X),
+    /// A failure its handle claimed: a `Box<Failure<E>>`, type-erased so
+    /// that the stage's drop glue stays what it was without claims. Only
+    /// `swap_failure` writes and takes it; it never reaches `drop_output`
+    /// or `take_output` (the claiming handle takes it first, or gives the
+    /// node back to the driver).
+    Failed(NonNull<()>),
     Empty,
 }
 
@@ -761,14 +764,15 @@ where
             // Written into a stage that holds nothing any more.
             Some(written) => {
                 debug_assert!(matches!(stage, Stage::Empty));
-                *stage = Stage::Failed(written);
+                *stage = Stage::Failed(NonNull::from(Box::leak(written)).cast());
             }
             // Taken out, if there is one; a value stays where it is.
             None => {
-                if matches!(stage, Stage::Failed(_))
-                    && let Stage::Failed(taken) = std::mem::replace(stage, Stage::Empty)
-                {
-                    *failure = Some(taken);
+                if let Stage::Failed(taken) = *stage {
+                    *stage = Stage::Empty;
+                    // SAFETY: written above from a `Box<Failure<E>>`, with
+                    // this node's `E`, and taken out once.
+                    *failure = Some(unsafe { Box::from_raw(taken.cast::<Failure<E>>().as_ptr()) });
                 }
             }
         }

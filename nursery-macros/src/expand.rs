@@ -1,10 +1,10 @@
 //! The code `#[nursery]` becomes.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{ItemFn, ReturnType};
+use syn::{ItemFn, ReturnType, Stmt};
 
 use crate::args::Args;
 use crate::spawn::handle_ident;
@@ -88,8 +88,13 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
              (`-> Result<_, nursery::Errors<E>>` with `E: From<nursery::TimedOut>`)",
         ));
     }
-    let settings = settings(args, &handle);
-    let stmts = &func.block.stmts;
+    // The statements before the nursery opens run before it exists, so
+    // children may borrow every local they declare; items are hoisted
+    // (they are visible in the whole block wherever they are written).
+    let (items, prefix, rest) = split_at_opening(&func.block.stmts, args.handle.as_ref());
+    let deadline = Ident::new("__nursery_deadline", Span::mixed_site());
+    let early_deadline = args.timeout.is_some() && !prefix.is_empty();
+    let settings = settings(args, &handle, early_deadline.then_some(&deadline));
     let fn_name = func.sig.ident.to_string();
     let run = match shape {
         Shape::Errors => quote! {
@@ -108,16 +113,52 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             ::nursery::__private::run_value(#scope, #body, #on_cancel).await
         },
     };
-    let block = quote! {
-        {
-            let #scope = ::core::pin::pin!(::nursery::__private::Nursery::<#error_ty, #kind>::named(#fn_name));
-            let #scope = #scope.into_ref();
-            let #handle = ::nursery::__private::handle(#scope);
-            #user_handle
-            #settings
-            let #body = ::nursery::__private::body::<#ret, _>(async { #(#stmts)* });
-            #run
+    let nursery = quote! {
+        let #scope = ::core::pin::pin!(::nursery::__private::Nursery::<#error_ty, #kind>::named(#fn_name));
+        let #scope = #scope.into_ref();
+        let #handle = ::nursery::__private::handle(#scope);
+        #user_handle
+        #settings
+        let #body = ::nursery::__private::body::<#ret, _>(async { #(#rest)* });
+        #run
+    };
+    let block = match (&args.timeout, early_deadline) {
+        // `timeout` covers the statements before the nursery too: they and
+        // the nursery run under the deadline, which the nursery's `timeout`
+        // child takes over once it opens.
+        (Some((_, value)), true) => {
+            let timed_out = match shape {
+                Shape::Result => {
+                    quote_spanned!(ret_span=> ::nursery::__private::into_fn_error(errors))
+                }
+                Shape::Errors | Shape::Value => quote!(errors),
+            };
+            let span = value.span();
+            let start = quote_spanned!(span=> ::nursery::__private::fn_deadline(#value));
+            quote! {
+                {
+                    #(#items)*
+                    let #deadline = #start;
+                    match ::nursery::__private::before_deadline::<#error_ty, _>(
+                        &#deadline,
+                        #fn_name,
+                        ::nursery::__private::body::<#ret, _>(async { #(#prefix)* #nursery }),
+                    )
+                    .await
+                    {
+                        ::core::result::Result::Ok(out) => out,
+                        ::core::result::Result::Err(errors) => ::core::result::Result::Err(#timed_out),
+                    }
+                }
+            }
         }
+        _ => quote! {
+            {
+                #(#items)*
+                #(#prefix)*
+                #nursery
+            }
+        },
     };
     func.block = Box::new(syn::parse2(block)?);
     Ok(func.into_token_stream())
@@ -126,7 +167,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
 /// The statements that apply a nursery's arguments (its policy, grace,
 /// limit, deadline and shutdown signal), each at the user's tokens; shared
 /// by `#[nursery]` and `scope!`.
-pub(crate) fn settings(args: &Args, handle: &Ident) -> TokenStream {
+pub(crate) fn settings(args: &Args, handle: &Ident, deadline: Option<&Ident>) -> TokenStream {
     let grace = args.grace.as_ref().map(|(_, value)| {
         let span = value.span();
         quote_spanned! {span=>
@@ -141,8 +182,14 @@ pub(crate) fn settings(args: &Args, handle: &Ident) -> TokenStream {
     });
     let timeout = args.timeout.as_ref().map(|(_, value)| {
         let span = value.span();
-        quote_spanned! {span=>
-            ::nursery::__private::spawn_timeout(#handle, #value);
+        match deadline {
+            // The deadline began before the nursery: the rest of it.
+            Some(deadline) => quote_spanned! {span=>
+                ::nursery::__private::spawn_timeout_at(#handle, &#deadline);
+            },
+            None => quote_spanned! {span=>
+                ::nursery::__private::spawn_timeout(#handle, #value);
+            },
         }
     });
     let supervise = args
@@ -160,4 +207,55 @@ pub(crate) fn settings(args: &Args, handle: &Ident) -> TokenStream {
         quote_spanned! {span=> #handle.cancel_on(#signal); }
     });
     quote! { #supervise #grace #limit #timeout #cancel_on }
+}
+
+/// Splits a `#[nursery]` body where its nursery opens — the first
+/// statement that uses `spawn!`, `start!` or the handle `n`, at any depth —
+/// into the items (hoisted), the statements before (run before the nursery
+/// exists: children may borrow what they declare) and the rest (the body).
+/// The tail expression always stays in the body.
+fn split_at_opening(stmts: &[Stmt], handle: Option<&Ident>) -> (Vec<Stmt>, Vec<Stmt>, Vec<Stmt>) {
+    let opening = stmts
+        .iter()
+        .position(|stmt| opens_nursery(stmt.to_token_stream(), handle))
+        .unwrap_or(stmts.len())
+        .min(stmts.len().saturating_sub(1));
+    let (items, code): (Vec<Stmt>, Vec<Stmt>) = stmts
+        .iter()
+        .cloned()
+        .partition(|stmt| matches!(stmt, Stmt::Item(_)));
+    // `opening` counted the items too: find the same statement among `code`.
+    let before = stmts[..opening]
+        .iter()
+        .filter(|stmt| !matches!(stmt, Stmt::Item(_)))
+        .count();
+    let (prefix, rest) = code.split_at(before);
+    (items, prefix.to_vec(), rest.to_vec())
+}
+
+/// Whether `tokens` use `spawn!`, `start!` (before or after the rewrite)
+/// or the handle.
+fn opens_nursery(tokens: TokenStream, handle: Option<&Ident>) -> bool {
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Group(group) => {
+                if opens_nursery(group.stream(), handle) {
+                    return true;
+                }
+            }
+            TokenTree::Ident(ident) => {
+                let is_bang =
+                    matches!(tokens.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                if (is_bang && (ident == "spawn" || ident == "start"))
+                    || handle.is_some_and(|h| ident == h)
+                    || ident == "__nursery_handle"
+                {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }

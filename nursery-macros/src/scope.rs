@@ -69,7 +69,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let inner = handle_ident();
     let body_ident = Ident::new("__nursery_body", Span::mixed_site());
     let cancel = Ident::new("__nursery_cancel", Span::mixed_site());
-    let settings = crate::expand::settings(&args, &inner);
+    let settings = crate::expand::settings(&args, &inner, None);
     let kind = if args.local {
         quote!(::nursery::__private::Local)
     } else {

@@ -2,8 +2,10 @@ use nursery::{nursery, spawn};
 
 #[nursery]
 async fn f() {
-    let local = String::from("dies with the body");
-    spawn!(async { println!("{}", local) });
+    let early = String::from("declared before the nursery opens: children may borrow it");
+    spawn!(async { println!("{}", early) });
+    let late = String::from("declared after the nursery opened");
+    spawn!(async { println!("{}", late) });
 }
 
 fn main() {}
