@@ -239,11 +239,7 @@ fn opens_nursery(tokens: TokenStream, handle: Option<&Ident>) -> bool {
     let mut tokens = tokens.into_iter().peekable();
     while let Some(token) = tokens.next() {
         match &token {
-            TokenTree::Group(group) => {
-                if opens_nursery(group.stream(), handle) {
-                    return true;
-                }
-            }
+            TokenTree::Group(group) if opens_nursery(group.stream(), handle) => return true,
             TokenTree::Ident(ident) => {
                 let is_bang =
                     matches!(tokens.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
