@@ -362,7 +362,7 @@ pub struct FnDeadline {
 /// The deadline `timeout` from now.
 pub fn fn_deadline(timeout: std::time::Duration) -> FnDeadline {
     FnDeadline {
-        end: crate::timer::after(crate::timer::now(), timeout),
+        end: crate::timer::after(crate::timer::timer().now(), timeout),
         handed_over: std::sync::atomic::AtomicBool::new(false),
     }
 }

@@ -3,7 +3,7 @@
 //! re-exports everything here together with the `#[nursery]` and `spawn!`
 //! macros; this crate is its implementation.
 //!
-//! It depends on `futures-core`/`futures-util` and std only, and runs on any
+//! It depends on `futures-task`, `atomic-waker`, `pin-project-lite` and std only, and runs on any
 //! executor.
 //!
 //! # `unsafe`

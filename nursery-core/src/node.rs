@@ -1090,13 +1090,13 @@ mod loom_tests {
 
     struct Noop;
 
-    impl futures_util::task::ArcWake for Noop {
-        fn wake_by_ref(_: &std::sync::Arc<Self>) {}
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
     }
 
     /// A waker of its own (two of them never `will_wake` each other).
     fn noop_waker() -> Waker {
-        futures_util::task::waker(std::sync::Arc::new(Noop))
+        Waker::from(std::sync::Arc::new(Noop))
     }
 
     /// A child in its registry slot, its handle, and its value's drop count.

@@ -37,7 +37,7 @@ use shared::{AtomicBool, AtomicWaker, Ordering};
 /// Where `parallel` children run: something that starts a `Send + 'static`
 /// task on a runtime's worker threads.
 ///
-/// Provided: every [`futures::task::Spawn`](futures_util::task::Spawn) (such
+/// Provided: every [`futures::task::Spawn`](futures_task::Spawn) (such
 /// as `futures::executor::ThreadPool`), and — with the `tokio` feature —
 /// the tokio runtime the nursery runs on, found without any set-up. Give a
 /// nursery another one with [`Nursery::set_spawner`](crate::Nursery::set_spawner),
@@ -72,10 +72,10 @@ pub trait Spawner: Send + Sync + 'static {
 
 impl<S> Spawner for S
 where
-    S: futures_util::task::Spawn + Send + Sync + 'static,
+    S: futures_task::Spawn + Send + Sync + 'static,
 {
     fn spawn(&self, task: ParallelTask) -> Result<(), SpawnError> {
-        self.spawn_obj(futures_util::task::FutureObj::new(task.0))
+        self.spawn_obj(futures_task::FutureObj::new(task.0))
             .map_err(|e| SpawnError::Rejected(e.to_string().into()))
     }
 }
@@ -645,7 +645,7 @@ mod loom_tests {
             let (task, proxy) = pair(fut, None, late.clone());
             let worker = loom::thread::spawn(move || {
                 let mut task = std::pin::pin!(task);
-                let waker = futures_util::task::noop_waker();
+                let waker = std::task::Waker::noop().clone();
                 let _ = task.as_mut().poll(&mut Context::from_waker(&waker));
             });
             drop(proxy); // the nursery cancels the child
@@ -684,7 +684,7 @@ mod loom_tests {
             let (task, mut proxy) = pair(fut, None, late.clone());
             let worker = loom::thread::spawn(move || loom::future::block_on(task));
             // the nursery polls the proxy once, then cancels it
-            let waker = futures_util::task::noop_waker();
+            let waker = std::task::Waker::noop().clone();
             let polled = Pin::new(&mut proxy).poll(&mut Context::from_waker(&waker));
             drop(proxy);
             worker.join().unwrap();

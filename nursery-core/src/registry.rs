@@ -54,10 +54,14 @@ pub(crate) struct Shared {
 /// within the same step (a chain of nested nurseries unwinds in one pass).
 pub(crate) struct BodyWake(pub(crate) Arc<Shared>);
 
-impl futures_util::task::ArcWake for BodyWake {
-    fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
-        arc_self.0.body_woken.store(true, Ordering::Release);
-        arc_self.0.wake_parent();
+impl std::task::Wake for BodyWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.body_woken.store(true, Ordering::Release);
+        self.0.wake_parent();
     }
 }
 

@@ -93,8 +93,7 @@ impl BodyWaker {
                 // The second poll, whatever any flag says: the first one
                 // registered the parent's waker, this one registers its own.
                 let shared = nursery_shared();
-                let waker =
-                    futures_util::task::waker(std::sync::Arc::new(BodyWake(shared.clone())));
+                let waker = Waker::from(std::sync::Arc::new(BodyWake(shared.clone())));
                 self.own = Some((shared, waker.clone()));
                 self.polls = 2;
                 Some(waker)

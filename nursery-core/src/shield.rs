@@ -17,7 +17,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures_util::task::AtomicWaker;
+use atomic_waker::AtomicWaker;
 
 use crate::sync::lock;
 

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// `node.rs`.
 pub(crate) mod shim {
     #[cfg(not(all(loom, test)))]
-    pub(crate) use futures_util::task::AtomicWaker;
+    pub(crate) use atomic_waker::AtomicWaker;
     #[cfg(all(loom, test))]
     pub(crate) use loom::cell::UnsafeCell;
     #[cfg(all(loom, test))]
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn slots_are_reused_and_wakers_replaced_in_place() {
         let mut waiters = Waiters::default();
-        let waker = futures_util::task::noop_waker();
+        let waker = std::task::Waker::noop().clone();
         let (mut a, mut b) = (None, None);
         waiters.register(&mut a, &waker);
         waiters.register(&mut a, &waker);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
+use atomic_waker::AtomicWaker;
 
 use crate::sync::{Waiters, lock};
 
