@@ -4,25 +4,24 @@
 //! same server on `tokio::spawn` + `JoinSet` (a shutdown channel, failures
 //! reaped from the set).
 //!
-//! `cargo bench --features tokio --bench kv`. Each iteration is one load
-//! run — `CONNS` clients, `CONCURRENCY` at a time, `PAIRS` SET+GET pairs
-//! each — against a server on a 2-worker runtime; criterion reports it as
-//! commands per second. The round-trip latencies of every command of every
-//! measured run are kept, and their p50/p99 printed at the end (and
-//! written to `target/criterion/kv/latency.txt`).
+//! `cargo bench --features tokio --bench kv`. Both servers run side by side,
+//! each on its own 2-worker runtime; `ROUNDS` load runs — `CONNS` clients,
+//! `CONCURRENCY` at a time, `PAIRS` SET+GET pairs each — take turns between
+//! them, and the medians of commands per second and their ratio are
+//! printed, with the round-trip p50/p99 of every command.
 
 #[path = "../examples/support/kv.rs"]
 mod kv;
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-const CONNS: u64 = 500;
+const CONNS: u64 = 300;
 const CONCURRENCY: u64 = 50;
 const PAIRS: u64 = 4;
+/// Load runs per server, taking turns (the machine's drift reaches both
+/// alike; a criterion group per server measured minutes apart did not).
+const ROUNDS: usize = 30;
 
 #[derive(Clone, Copy, Debug)]
 enum Server {
@@ -54,64 +53,63 @@ fn start(server: Server) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
     (addr, rt)
 }
 
-fn bench(c: &mut Criterion) {
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a list
+    }
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut g = c.benchmark_group("kv");
-    g.throughput(Throughput::Elements(CONNS * PAIRS * 2));
-    g.sample_size(20);
-    let mut latencies = String::new();
-    // Interleaved: both servers run side by side, each measured in turn.
-    let servers = [Server::Nursery, Server::JoinSet].map(|s| (s, start(s), Mutex::new(Vec::new())));
-    for (server, (addr, _rt), seen) in &servers {
-        let name = format!("{server:?}").to_lowercase();
-        g.bench_function(&name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let load = client
-                        .block_on(kv::load(*addr, CONNS, CONCURRENCY, PAIRS))
-                        .unwrap();
-                    assert_eq!(load.commands, CONNS * PAIRS * 2);
-                    total += load.elapsed;
-                    seen.lock().unwrap().extend(&load.latencies_us);
-                }
-                total
-            })
-        });
+    let servers = [Server::Nursery, Server::JoinSet].map(|s| (s, start(s)));
+    // Warm up both (connections, the store, the allocator).
+    for (_, (addr, _)) in &servers {
+        client
+            .block_on(kv::load(*addr, CONNS, CONCURRENCY, PAIRS))
+            .unwrap();
     }
-    g.finish();
-    for (server, _, seen) in servers {
-        let mut all = std::mem::take(&mut *seen.lock().unwrap());
+    let mut rates = [Vec::new(), Vec::new()];
+    let mut latencies = [Vec::new(), Vec::new()];
+    for round in 0..ROUNDS {
+        // Alternate which goes first, too.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (addr, _) = &servers[i].1;
+            let load = client
+                .block_on(kv::load(*addr, CONNS, CONCURRENCY, PAIRS))
+                .unwrap();
+            assert_eq!(load.commands, CONNS * PAIRS * 2);
+            rates[i].push(load.commands as f64 / load.elapsed.as_secs_f64());
+            latencies[i].extend(load.latencies_us);
+        }
+    }
+    println!(
+        "kv: {ROUNDS} interleaved load runs per server ({CONNS} clients, {CONCURRENCY} at a time, {PAIRS} SET+GET pairs each)"
+    );
+    let mut medians = [0.0; 2];
+    for (i, (server, _)) in servers.iter().enumerate() {
+        let mut all = std::mem::take(&mut latencies[i]);
         all.sort_unstable();
         let load = kv::Load {
             latencies_us: all,
             ..Default::default()
         };
-        writeln!(
-            latencies,
-            "{}: round trip p50 {} µs, p99 {} µs ({} commands)",
+        medians[i] = median(rates[i].clone());
+        println!(
+            "{:>8}: median {:.0} commands/s; round trip p50 {} µs, p99 {} µs",
             format!("{server:?}").to_lowercase(),
+            medians[i],
             load.percentile(0.50).as_micros(),
             load.percentile(0.99).as_micros(),
-            load.latencies_us.len()
-        )
-        .unwrap();
+        );
     }
-    print!("{latencies}");
-    let dir = std::path::Path::new("target/criterion/kv");
-    if std::fs::create_dir_all(dir).is_ok() {
-        let _ = std::fs::write(dir.join("latency.txt"), &latencies);
-    }
+    println!(
+        "nursery / joinset throughput: {:.3}",
+        medians[0] / medians[1]
+    );
 }
-
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(8));
-    targets = bench
-}
-criterion_main!(benches);

@@ -106,9 +106,10 @@ struct VTable {
     /// Moves the output into `*out: Option<T>` (or `None`), where `T` is the
     /// child's success type.
     take_output: unsafe fn(NonNull<Header>, out: *mut ()),
-    /// With `*failure: Option<Box<Failure<E>>>` set, writes it into the
-    /// (empty) stage as `Stage::Failed`; with it `None`, takes a claimed
-    /// failure out of the stage into it, if there is one.
+    /// With `*failure: Option<Box<Failure<E>>>` set, keeps it as the
+    /// node's claimed failure (in [`Shared::claimed`], by the node's
+    /// address); with it `None`, takes the node's claimed failure into it,
+    /// if it has one.
     swap_failure: unsafe fn(NonNull<Header>, failure: *mut ()),
     drop_output: unsafe fn(NonNull<Header>),
     dealloc: unsafe fn(NonNull<Header>),
@@ -127,15 +128,12 @@ struct Node<F, O> {
 /// in the node only when its handle claimed it (`Task::result`).
 type ChildNode<F, E> = Node<Ended<F, E>, OkOf<F, E>>;
 
+/// (A failure its handle claimed is not kept here but beside the nursery's
+/// wake queue, [`Shared::claimed`]: a variant for it would make every
+/// small child's node a word larger.)
 enum Stage<F, O> {
     Running(F),
     Done(O),
-    /// A failure its handle claimed: a `Box<Failure<E>>`, type-erased so
-    /// that the stage's drop glue stays what it was without claims. Only
-    /// `swap_failure` writes and takes it; it never reaches `drop_output`
-    /// or `take_output` (the claiming handle takes it first, or gives the
-    /// node back to the driver).
-    Failed(NonNull<()>),
     Empty,
 }
 
@@ -742,6 +740,16 @@ where
     dropped
 }
 
+/// A claimed failure kept for its handle: a `Box<Failure<E>>` with its type
+/// erased (see [`Shared::claimed`]).
+pub(crate) struct ErasedFailure(NonNull<()>);
+
+// SAFETY: the box moves from the driver to the handle that claimed it (or
+// back), which may be on another thread only when the handle is `Send`,
+// that is when `E` is (`Task` carries `E`); it is only ever taken whole,
+// under the lock of the list it sits in.
+unsafe impl Send for ErasedFailure {}
+
 /// # Safety
 /// `ptr` is a `Node<Ended<F, E>>` whose stage the caller owns (2, 3), and
 /// `failure` points to an `Option<Box<Failure<E>>>`.
@@ -757,26 +765,24 @@ where
             &mut *failure.cast::<Option<Box<Failure<E>>>>(),
         )
     };
-    node.stage.with_mut(|stage| {
-        // SAFETY: the caller owns the stage.
-        let stage = unsafe { &mut *stage };
-        match failure.take() {
-            // Written into a stage that holds nothing any more.
-            Some(written) => {
-                debug_assert!(matches!(stage, Stage::Empty));
-                *stage = Stage::Failed(NonNull::from(Box::leak(written)).cast());
-            }
-            // Taken out, if there is one; a value stays where it is.
-            None => {
-                if let Stage::Failed(taken) = *stage {
-                    *stage = Stage::Empty;
-                    // SAFETY: written above from a `Box<Failure<E>>`, with
-                    // this node's `E`, and taken out once.
-                    *failure = Some(unsafe { Box::from_raw(taken.cast::<Failure<E>>().as_ptr()) });
-                }
+    let mut claimed = crate::sync::shim::lock(&node.header.shared.claimed);
+    match failure.take() {
+        // Kept, type-erased, by the node's address (unique while the node
+        // lives, which whoever takes it back keeps it doing).
+        Some(written) => claimed.push((
+            ptr.addr(),
+            ErasedFailure(NonNull::from(Box::leak(written)).cast()),
+        )),
+        // Taken back, if there is one.
+        None => {
+            if let Some(at) = claimed.iter().position(|(node, _)| *node == ptr.addr()) {
+                let (_, ErasedFailure(taken)) = claimed.swap_remove(at);
+                // SAFETY: kept above from a `Box<Failure<E>>` with this
+                // node's `E`, and taken out once.
+                *failure = Some(unsafe { Box::from_raw(taken.cast::<Failure<E>>().as_ptr()) });
             }
         }
-    });
+    }
 }
 
 /// # Safety

@@ -44,6 +44,12 @@ pub(crate) struct Shared {
     /// are some without taking the lock.
     returned: Mutex<Vec<NodeRef>>,
     any_returned: AtomicBool,
+    /// Failures claimed by a child's handle (`Task::result`), written by the
+    /// driver and not yet taken: each a `Box<Failure<E>>`, type-erased, by
+    /// the child's node address (see `node.rs`, `swap_failure`). Touched
+    /// only on that rare path; left here, one leaks (memory only) if its
+    /// handle was leaked.
+    pub(crate) claimed: Mutex<Vec<(std::num::NonZeroUsize, crate::node::ErasedFailure)>>,
     /// The nursery is cancelling (or was cancelled, or dropped): code of
     /// it awaiting a child that ended without a value will be dropped.
     pub(crate) cancelling: AtomicBool,
@@ -74,6 +80,7 @@ impl Default for Shared {
             body_woken: AtomicBool::new(false),
             returned: Mutex::new(Vec::new()),
             any_returned: AtomicBool::new(false),
+            claimed: Mutex::new(Vec::new()),
             cancelling: AtomicBool::new(false),
         }
     }
