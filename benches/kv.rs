@@ -14,7 +14,6 @@
 mod kv;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 const CONNS: u64 = 300;
 const CONCURRENCY: u64 = 50;
