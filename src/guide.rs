@@ -262,7 +262,7 @@
 //! closes it — heartbeat included — when that work is done:
 //!
 //! ```
-//! use nursery::{Errors, scope, spawn};
+//! use nursery::{Errors, nursery, spawn};
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //!
 //! struct Conn {
@@ -279,13 +279,11 @@
 //! }
 //!
 //! /// Opens a connection, runs `work` with it, closes it.
+//! #[nursery]
 //! async fn with_conn<R>(work: impl AsyncFnOnce(&Conn) -> R) -> Result<R, Errors<std::io::Error>> {
-//!     let conn = Conn::open().await?;
-//!     scope!(|_n| async {
-//!         spawn!(conn.heartbeat(), background); // as long as `work` runs
-//!         Ok(work(&conn).await)
-//!     })
-//!     .await
+//!     let conn = Conn::open().await?; // before the nursery opens: children may borrow it
+//!     spawn!(conn.heartbeat(), background); // as long as `work` runs
+//!     Ok(work(&conn).await)
 //! }
 //!
 //! let n = futures::executor::block_on(with_conn(async |c: &Conn| {

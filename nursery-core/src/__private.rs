@@ -55,15 +55,6 @@ where
     }
 }
 
-/// Converts a nursery's failures into the fn's declared error type.
-#[inline]
-pub fn into_fn_error<R, E>(errors: Errors<E>) -> R
-where
-    R: From<Errors<E>>,
-{
-    R::from(errors)
-}
-
 /// A body with no `Result`: no child can fail.
 pub async fn run_value<T, K, B>(
     nursery: Pin<&Nursery<'_, Infallible, K>>,
@@ -329,9 +320,11 @@ where
 
 /// `#[nursery(timeout = …)]`: a background child named `timeout` that fails
 /// with `E::from(TimedOut)` once `timeout` has passed since its first poll.
-pub fn spawn_timeout<'scope, E, K>(nursery: &Nursery<'scope, E, K>, timeout: std::time::Duration)
-where
-    E: From<crate::TimedOut> + 'scope,
+pub(crate) fn spawn_timeout<'scope, E, K>(
+    nursery: &Nursery<'scope, E, K>,
+    timeout: std::time::Duration,
+) where
+    E: crate::deadline::TakesTimedOut + 'scope,
     K: Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
 {
     nursery.state().timeout_armed = true;
@@ -411,9 +404,9 @@ where
 }
 
 /// [`spawn_timeout`] for a fn whose deadline began before its nursery.
-pub fn spawn_timeout_at<'scope, E, K>(nursery: &Nursery<'scope, E, K>, deadline: &FnDeadline)
+pub(crate) fn spawn_timeout_at<'scope, E, K>(nursery: &Nursery<'scope, E, K>, deadline: &FnDeadline)
 where
-    E: From<crate::TimedOut> + 'scope,
+    E: crate::deadline::TakesTimedOut + 'scope,
     K: Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
 {
     deadline

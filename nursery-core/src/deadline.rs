@@ -133,3 +133,40 @@ impl<F: Future, E> Future for ChildDeadline<F, E> {
         })
     }
 }
+
+/// The error type of a `#[nursery(timeout = …)]` fn: one that takes a
+/// [`TimedOut`](crate::TimedOut). Named so that a type without it is
+/// reported in words.
+#[diagnostic::on_unimplemented(
+    message = "`#[nursery(timeout = …)]` reports its deadline as a `{Self}`, which cannot be made from a `nursery::TimedOut`",
+    label = "the deadline needs `{Self}: From<nursery::TimedOut>`",
+    note = "add `impl From<nursery::TimedOut> for {Self}` (say, a variant for it), or use `anyhow::Error` / `Box<dyn Error + Send + Sync>`"
+)]
+pub trait TakesTimedOut: From<TimedOut> {}
+
+#[diagnostic::do_not_recommend]
+impl<E: From<TimedOut>> TakesTimedOut for E {}
+
+impl<'scope, E, K: crate::kind::Kind> crate::Nursery<'scope, E, K> {
+    /// `#[nursery(timeout = …)]`: see `spawn_timeout` (generated code
+    /// calls it; a method, so that a bound it reports names the nursery).
+    #[doc(hidden)]
+    pub fn arm_timeout(&self, timeout: std::time::Duration)
+    where
+        E: TakesTimedOut + 'scope,
+        K: crate::kind::Accepts<'scope, crate::__private::TimeoutChild<E>, E>,
+    {
+        crate::__private::spawn_timeout(self, timeout);
+    }
+
+    /// `#[nursery(timeout = …)]` when the deadline began before the
+    /// nursery: see `spawn_timeout_at`.
+    #[doc(hidden)]
+    pub fn arm_timeout_at(&self, deadline: &crate::__private::FnDeadline)
+    where
+        E: TakesTimedOut + 'scope,
+        K: crate::kind::Accepts<'scope, crate::__private::TimeoutChild<E>, E>,
+    {
+        crate::__private::spawn_timeout_at(self, deadline);
+    }
+}

@@ -366,6 +366,29 @@ impl<E> Errors<E> {
     }
 }
 
+impl<E> Errors<E> {
+    /// What a `#[nursery]` fn declared `-> Result<T, R>` returns for its
+    /// failures: `R::from(self)` (generated code calls it).
+    #[doc(hidden)]
+    #[inline]
+    pub fn into_return_error<R: TakesErrors<E>>(self) -> R {
+        R::from(self)
+    }
+}
+
+/// An error type a `#[nursery]` fn may declare (`-> Result<T, Self>`): one
+/// that takes the nursery's failures, `From<Errors<E>>`. Implemented for
+/// every such type; named so that a type without it is reported in words.
+#[diagnostic::on_unimplemented(
+    message = "this fn returns `Result<_, {Self}>`, and `{Self}` cannot take the nursery's failures (`nursery::Errors<{E}>`)",
+    label = "declared here",
+    note = "add `impl From<nursery::Errors<{E}>> for {Self}` (say, a variant holding them), or declare `-> Result<_, nursery::Errors<{E}>>`; `anyhow::Error` and `Box<dyn Error + Send + Sync>` take them as they are"
+)]
+pub trait TakesErrors<E>: From<Errors<E>> {}
+
+#[diagnostic::do_not_recommend]
+impl<E, R: From<Errors<E>>> TakesErrors<E> for R {}
+
 #[cold]
 fn only_panics() -> ! {
     panic!(

@@ -72,8 +72,10 @@ mod tree;
 pub mod __private;
 
 pub use crate::cancel_scope::{CancelScope, Run};
-pub use crate::deadline::{TimedOut, fail_after, fail_at, move_on_after, move_on_at};
-pub use crate::errors::{Closed, Errors, Failure, Iter};
+pub use crate::deadline::{
+    TakesTimedOut, TimedOut, fail_after, fail_at, move_on_after, move_on_at,
+};
+pub use crate::errors::{Closed, Errors, Failure, Iter, TakesErrors};
 pub use crate::kind::{Kind, Local, Sendable};
 pub use crate::nursery::{Admit, Builder, CancelOn, Cancelled, Nursery, ParallelBuilder};
 pub use crate::outcome::{HasOutput, Never, Outcome};

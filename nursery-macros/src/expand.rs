@@ -101,7 +101,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
             ::nursery::__private::run_errors(#scope, #body, #on_cancel).await
         },
         Shape::Result => {
-            let convert = quote_spanned!(ret_span=> ::nursery::__private::into_fn_error(errors));
+            let convert = quote_spanned!(ret_span=> errors.into_return_error());
             quote! {
                 match ::nursery::__private::run_result(#scope, #body, #on_cancel).await {
                     ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
@@ -129,7 +129,7 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
         (Some((_, value)), true) => {
             let timed_out = match shape {
                 Shape::Result => {
-                    quote_spanned!(ret_span=> ::nursery::__private::into_fn_error(errors))
+                    quote_spanned!(ret_span=> errors.into_return_error())
                 }
                 Shape::Errors | Shape::Value => quote!(errors),
             };
@@ -185,10 +185,10 @@ pub(crate) fn settings(args: &Args, handle: &Ident, deadline: Option<&Ident>) ->
         match deadline {
             // The deadline began before the nursery: the rest of it.
             Some(deadline) => quote_spanned! {span=>
-                ::nursery::__private::spawn_timeout_at(#handle, &#deadline);
+                #handle.arm_timeout_at(&#deadline);
             },
             None => quote_spanned! {span=>
-                ::nursery::__private::spawn_timeout(#handle, #value);
+                #handle.arm_timeout(#value);
             },
         }
     });

@@ -23,6 +23,33 @@ pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
             "`#[nursery]` can only be applied to an `async fn`",
         ));
     };
+    if func.sig.asyncness.is_none()
+        && func
+            .sig
+            .to_token_stream()
+            .to_string()
+            .contains("'async_trait")
+    {
+        return Err(syn::Error::new_spanned(
+            &func.sig.ident,
+            "`#[nursery]` cannot see this method's body: `#[async_trait]` already rewrote it into a boxed future; \
+             write the trait with a native `async fn` (Rust 1.75+; no `#[async_trait]`), \
+             or have the method call a `#[nursery] async fn` that does the work",
+        ));
+    }
+    if let Some(twice) = func.attrs.iter().find(|attr| {
+        let path = attr.path();
+        path.is_ident("nursery")
+            || (path.segments.len() == 2
+                && path.segments[0].ident == "nursery"
+                && path.segments[1].ident == "nursery")
+    }) {
+        return Err(syn::Error::new_spanned(
+            twice,
+            "`#[nursery]` is written twice: remove this one (its arguments go in one attribute, \
+             as in `#[nursery(n, supervise)]`)",
+        ));
+    }
     if func.sig.asyncness.is_none() {
         let hint = if func
             .block
