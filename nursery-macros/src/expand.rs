@@ -25,7 +25,12 @@ pub(crate) fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut expanded = match expand(func, &args) {
         Ok(tokens) => tokens,
-        Err(error) => return token_stream_with_error(item, error),
+        // One mistake, one error: the item's `spawn!`s are defused (and
+        // the code after them is then unreachable, which is no news).
+        Err(error) => {
+            let item = crate::visit::defuse_tokens(item);
+            return token_stream_with_error(quote!(#[allow(unreachable_code)] #item), error);
+        }
     };
     if let Some(error) = args_error {
         expanded.extend(error.to_compile_error());
@@ -40,6 +45,9 @@ fn token_stream_with_error(mut item: TokenStream, error: syn::Error) -> TokenStr
 
 fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     let shape = validate::shape(&func.sig.output)?;
+    if !args.local {
+        validate::check_send_error(&func.sig.output)?;
+    }
     SpawnRewriter.visit_block_mut(&mut func.block);
 
     let scope = Ident::new("__nursery_scope", Span::mixed_site());

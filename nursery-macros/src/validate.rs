@@ -105,6 +105,49 @@ pub(crate) fn shape(output: &ReturnType) -> syn::Result<Shape> {
     }
 }
 
+/// A `Send` nursery's error type must be `Send`: `-> Result<_, Box<dyn
+/// Error>>` without `+ Send + Sync` is reported at that type, rather than
+/// as a `Send` error on the first child that can fail.
+pub(crate) fn check_send_error(output: &ReturnType) -> syn::Result<()> {
+    let ReturnType::Type(_, ty) = output else {
+        return Ok(());
+    };
+    let Some(PathArguments::AngleBracketed(args)) = last_segment(ty)
+        .filter(|s| s.ident == "Result")
+        .map(|s| &s.arguments)
+    else {
+        return Ok(());
+    };
+    let Some(GenericArgument::Type(err)) = args.args.iter().nth(1) else {
+        return Ok(());
+    };
+    let Some(boxed) = last_segment(err).filter(|s| s.ident == "Box") else {
+        return Ok(());
+    };
+    let PathArguments::AngleBracketed(inner) = &boxed.arguments else {
+        return Ok(());
+    };
+    let Some(GenericArgument::Type(Type::TraitObject(object))) = inner.args.first() else {
+        return Ok(());
+    };
+    let has = |name: &str| {
+        object.bounds.iter().any(|b| match b {
+            syn::TypeParamBound::Trait(t) => {
+                t.path.segments.last().is_some_and(|s| s.ident == name)
+            }
+            _ => false,
+        })
+    };
+    if has("Send") {
+        return Ok(());
+    }
+    Err(syn::Error::new_spanned(
+        object,
+        "a `#[nursery]` fn's error type goes between threads with its children: \
+         write `Box<dyn Error + Send + Sync>` here, or use `#[nursery(local)]` to keep the nursery on one thread",
+    ))
+}
+
 fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
