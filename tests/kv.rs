@@ -18,17 +18,29 @@ use std::time::Duration;
 use common::{assert_no_task_left, multi_thread_runtime};
 use nursery::{Errors, nursery};
 
+/// A listener on a free loopback port, its address, fresh stats, and a
+/// stop signal with its sender.
+async fn setup() -> (
+    tokio::net::TcpListener,
+    std::net::SocketAddr,
+    Arc<kv::Stats>,
+    tokio::sync::oneshot::Sender<()>,
+    impl std::future::Future<Output = ()> + Send,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async {
+        let _ = stopped.await;
+    };
+    (listener, addr, Arc::new(kv::Stats::default()), stop, signal)
+}
+
 #[test]
 fn a_bad_client_does_not_disturb_the_others_and_shutdown_closes_everything() {
     let rt = multi_thread_runtime();
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stats = Arc::new(kv::Stats::default());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let signal = async {
-            let _ = stopped.await;
-        };
+        let (listener, addr, stats, stop, signal) = setup().await;
         let server = tokio::spawn(kv::serve(listener, None, stats.clone(), signal));
 
         // An idle client, open across the shutdown.
@@ -111,13 +123,7 @@ fn a_bad_client_does_not_disturb_the_others_and_shutdown_closes_everything() {
 fn the_join_set_twin_serves_the_same_protocol() {
     let rt = multi_thread_runtime();
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stats = Arc::new(kv::Stats::default());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let signal = async {
-            let _ = stopped.await;
-        };
+        let (listener, addr, stats, stop, signal) = setup().await;
         let server = tokio::spawn(kv::serve_join_set(listener, None, stats.clone(), signal));
         let load = kv::load(addr, 20, 4, 3).await.unwrap();
         assert_eq!(load.commands, 20 * 3 * 2);

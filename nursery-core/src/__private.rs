@@ -327,6 +327,19 @@ pub(crate) fn spawn_timeout<'scope, E, K>(
     E: crate::deadline::TakesTimedOut + 'scope,
     K: Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
 {
+    arm(nursery, timeout, None);
+}
+
+/// Spawns the nursery's `timeout` child: `timeout` from its first poll, or
+/// at `end` (`Some(None)`: never).
+fn arm<'scope, E, K>(
+    nursery: &Nursery<'scope, E, K>,
+    timeout: std::time::Duration,
+    end: Option<Option<std::time::Instant>>,
+) where
+    E: crate::deadline::TakesTimedOut + 'scope,
+    K: Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
+{
     nursery.state().timeout_armed = true;
     nursery
         .builder()
@@ -334,7 +347,7 @@ pub(crate) fn spawn_timeout<'scope, E, K>(
         .background()
         .spawn(TimeoutChild {
             timeout,
-            end: None,
+            end,
             sleep: None,
             _e: std::marker::PhantomData,
         });
@@ -412,17 +425,7 @@ where
     deadline
         .handed_over
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    nursery.state().timeout_armed = true;
-    nursery
-        .builder()
-        .name("timeout")
-        .background()
-        .spawn(TimeoutChild {
-            timeout: std::time::Duration::MAX,
-            end: Some(deadline.end),
-            sleep: None,
-            _e: std::marker::PhantomData,
-        });
+    arm(nursery, std::time::Duration::MAX, Some(deadline.end));
 }
 
 /// The child of [`spawn_timeout`].
