@@ -36,6 +36,13 @@
 //!    owns it, exactly once. A task handle cannot outlive the nursery's scope
 //!    (its lifetime), so the output is never dropped after the scope ends
 //!    either.
+//!    A failure its handle claimed (`Task::result`, the `CLAIMED` flag)
+//!    follows the output's rule: the driver keeps it (a `Box<Failure<E>>`,
+//!    type-erased in `Shared::claimed`, by the node's address) before it
+//!    sets `COMPLETE`, and the side that owns the output then owns it; a
+//!    handle dropped with it unread gives the node back to the driver
+//!    (`Shared::return_claimed`), which takes it (the loom model
+//!    `loom_a_claimed_failure_reaches_exactly_one_side`).
 //! 4. **The join waker** (`join_waker`) is touched by the task handle only
 //!    while `JOIN_WAKER` is clear (to re-register, it first clears the flag
 //!    and checks `COMPLETE` in the same `fetch_and`), and by the driver only
