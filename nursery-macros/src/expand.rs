@@ -25,12 +25,8 @@ pub(crate) fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut expanded = match expand(func, &args) {
         Ok(tokens) => tokens,
-        // One mistake, one error: the item's `spawn!`s are defused (and
-        // the code after them is then unreachable, which is no news).
-        Err(error) => {
-            let item = crate::visit::defuse_tokens(item);
-            return token_stream_with_error(quote!(#[allow(unreachable_code)] #item), error);
-        }
+        // One mistake, one error: the item's `spawn!`s are defused.
+        Err(error) => return token_stream_with_error(crate::visit::defuse_tokens(item), error),
     };
     if let Some(error) = args_error {
         expanded.extend(error.to_compile_error());
@@ -38,13 +34,18 @@ pub(crate) fn nursery(args: TokenStream, item: TokenStream) -> TokenStream {
     expanded
 }
 
-fn token_stream_with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
-    item.extend(error.to_compile_error());
-    item
+/// The user's item, emitted beside an error so that one mistake gives one
+/// error: what defusing its `spawn!`s leaves (code made unreachable,
+/// parentheses, a variable now unused) is no news, so not warned about.
+fn token_stream_with_error(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut out = quote!(#[allow(unused)] #item);
+    out.extend(error.to_compile_error());
+    out
 }
 
 fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     let shape = validate::shape(&func.sig.output)?;
+    validate::check_handles_stay(&func.sig)?;
     if !args.local {
         validate::check_send_error(&func.sig.output)?;
     }

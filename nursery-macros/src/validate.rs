@@ -105,6 +105,65 @@ pub(crate) fn shape(output: &ReturnType) -> syn::Result<Shape> {
     }
 }
 
+/// Handles cannot leave their nursery: a `Task` or `Nursery` in the return
+/// type, or a `'static` one among the arguments (where a child's handle
+/// would be stored), is reported at that type — rustc would report a
+/// temporary dropped while borrowed, on the attribute.
+pub(crate) fn check_handles_stay(sig: &syn::Signature) -> syn::Result<()> {
+    const WHY: &str = "task and nursery handles cannot leave their nursery (it ends with this fn)";
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Some(name) = mentions_handle(ty.to_token_stream(), false)
+    {
+        return Err(syn::Error::new_spanned(
+            ty,
+            format!(
+                "{WHY}: return the child's value instead of its `{name}` (`task.await` in the body)"
+            ),
+        ));
+    }
+    for input in &sig.inputs {
+        if let syn::FnArg::Typed(arg) = input
+            && let Some(name) = mentions_handle(arg.ty.to_token_stream(), true)
+        {
+            return Err(syn::Error::new_spanned(
+                &arg.ty,
+                format!(
+                    "{WHY}: a `{name}<'static, …>` can never hold one of its handles; \
+                     hand results out by returning them from the fn"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Task<'…` or `Nursery<'…` (`<'static` if `only_static`) anywhere in
+/// `tokens`.
+fn mentions_handle(tokens: TokenStream, only_static: bool) -> Option<&'static str> {
+    let tokens: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    for (i, tt) in tokens.iter().enumerate() {
+        match tt {
+            proc_macro2::TokenTree::Group(g) => {
+                if let Some(name) = mentions_handle(g.stream(), only_static) {
+                    return Some(name);
+                }
+            }
+            proc_macro2::TokenTree::Ident(ident) if ident == "Task" || ident == "Nursery" => {
+                // Ours take a lifetime first (`Task<'_, T>`), which a user's
+                // own `Task<T>` rarely does.
+                let opens = matches!(tokens.get(i + 1), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '<')
+                    && matches!(tokens.get(i + 2), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '\'');
+                let is_static = matches!(tokens.get(i + 3), Some(proc_macro2::TokenTree::Ident(l)) if l == "static");
+                if opens && (!only_static || is_static) {
+                    return Some(if ident == "Task" { "Task" } else { "Nursery" });
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A `Send` nursery's error type must be `Send`: `-> Result<_, Box<dyn
 /// Error>>` without `+ Send + Sync` is reported at that type, rather than
 /// as a `Send` error on the first child that can fail.
