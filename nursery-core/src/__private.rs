@@ -356,7 +356,7 @@ fn arm<'scope, E, K>(
 /// `#[nursery(timeout = …)]` on a fn whose first statements run before its
 /// nursery opens: the deadline, fixed when the fn is first polled, covers
 /// those statements ([`before_deadline`]) and then the nursery
-/// ([`spawn_timeout_at`]).
+/// ([`Nursery::arm_timeout_at`]).
 #[derive(Debug)]
 pub struct FnDeadline {
     /// `None`: never (`Duration::MAX`).
@@ -428,7 +428,7 @@ where
     arm(nursery, std::time::Duration::MAX, Some(deadline.end));
 }
 
-/// The child of [`spawn_timeout`].
+/// The child of [`Nursery::arm_timeout`]: the nursery's `timeout`.
 pub struct TimeoutChild<E> {
     timeout: std::time::Duration,
     /// An absolute deadline (`Some(None)`: never), instead of `timeout`
