@@ -49,7 +49,13 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     if !args.local {
         validate::check_send_error(&func.sig.output)?;
     }
-    SpawnRewriter.visit_block_mut(&mut func.block);
+    let mut rewriter = SpawnRewriter::new(args.handle.clone());
+    rewriter.visit_block_mut(&mut func.block);
+    if rewriter.failed {
+        // One mistake, one error: what follows the reported `spawn!` is
+        // now unreachable, which is no news.
+        func.attrs.push(syn::parse_quote!(#[allow(unused)]));
+    }
 
     let scope = Ident::new("__nursery_scope", Span::mixed_site());
     let body = Ident::new("__nursery_body", Span::mixed_site());

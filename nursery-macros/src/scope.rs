@@ -64,7 +64,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(error) => return error.to_compile_error(),
     };
-    SpawnRewriter.visit_expr_mut(&mut body);
+    SpawnRewriter::new(Some(handle.clone()).filter(|h| h != "_")).visit_expr_mut(&mut body);
     let scope = Ident::new("__nursery_scope", Span::mixed_site());
     let inner = handle_ident();
     let body_ident = Ident::new("__nursery_body", Span::mixed_site());

@@ -10,7 +10,69 @@ use syn::{Expr, ExprMacro, Item, Macro, Stmt};
 
 use crate::spawn::{self, Verb};
 
-pub(crate) struct SpawnRewriter;
+pub(crate) struct SpawnRewriter {
+    /// The user's name for the nursery handle (`#[nursery(n)]`, or the
+    /// closure's argument of `scope!`).
+    handle: Option<proc_macro2::Ident>,
+    /// Inside the arguments of a call that starts a detached task or
+    /// thread (`tokio::spawn(…)`), which this nursery cannot own.
+    detached: Option<String>,
+    /// A `spawn!` was reported as an error: the item's other warnings
+    /// (code after it now unreachable) are noise.
+    pub(crate) failed: bool,
+}
+
+/// Calls that start a task or thread of their own: a `spawn!` inside one
+/// would put a child of this nursery into something that outlives it.
+fn detaching_call(call: &syn::ExprCall) -> Option<String> {
+    let Expr::Path(path) = &*call.func else {
+        return None;
+    };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    let last = segments.last()?;
+    let detaches = matches!(last.as_str(), "spawn" | "spawn_blocking" | "spawn_local")
+        && segments.len() >= 2
+        && matches!(
+            segments[0].as_str(),
+            "tokio" | "std" | "thread" | "task" | "async_std" | "smol"
+        );
+    detaches.then(|| segments.join("::"))
+}
+
+/// Whether a `spawn!`'s arguments ask for `parallel` and its future names
+/// `handle`: the handle's first mention there, if so.
+fn parallel_uses_handle(
+    tokens: &TokenStream,
+    handle: &proc_macro2::Ident,
+) -> Option<proc_macro2::Span> {
+    let mut parts = vec![Vec::new()];
+    for tt in tokens.clone() {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => parts.push(Vec::new()),
+            _ => parts.last_mut().expect("never empty").push(tt),
+        }
+    }
+    let parallel = parts[1..]
+        .iter()
+        .any(|opt| matches!(opt.first(), Some(TokenTree::Ident(i)) if i == "parallel"));
+    if !parallel {
+        return None;
+    }
+    find_ident(parts[0].iter().cloned().collect(), handle)
+}
+
+fn find_ident(tokens: TokenStream, wanted: &proc_macro2::Ident) -> Option<proc_macro2::Span> {
+    tokens.into_iter().find_map(|tt| match tt {
+        TokenTree::Ident(i) if i == *wanted => Some(i.span()),
+        TokenTree::Group(g) => find_ident(g.stream(), wanted),
+        _ => None,
+    })
+}
 
 /// Whether `mac` is `name!` or `nursery::name!`.
 fn is_ours(mac: &Macro, name: &str) -> bool {
@@ -37,6 +99,58 @@ fn starts_with_at(tokens: &TokenStream) -> bool {
     matches!(tokens.clone().into_iter().next(), Some(TokenTree::Punct(p)) if p.as_char() == '@')
 }
 
+impl SpawnRewriter {
+    /// The rewriter of a nursery whose handle the user calls `handle`.
+    pub(crate) fn new(handle: Option<proc_macro2::Ident>) -> Self {
+        SpawnRewriter {
+            handle,
+            detached: None,
+            failed: false,
+        }
+    }
+
+    /// A `spawn!`/`start!` this nursery cannot take, said at the user's
+    /// tokens; otherwise its expansion.
+    fn rewrite(&mut self, mac: &Macro) -> Expr {
+        let verb = if verb_of(mac) == Some(Verb::Start) {
+            "start!"
+        } else {
+            "spawn!"
+        };
+        if let Some(call) = &self.detached {
+            let message = format!(
+                "`{verb}` inside `{call}(…)`: that task is not a child of this nursery and may outlive it; \
+                 start the child here, outside the call (with `parallel` to run it on another thread), \
+                 or give the task a `'static` value such as `n.cancel_token()`"
+            );
+            self.failed = true;
+            return error_expr(mac, mac.path.segments[0].ident.span(), &message);
+        }
+        if let Some(handle) = &self.handle
+            && let Some(span) = parallel_uses_handle(&mac.tokens, handle)
+        {
+            let message = format!(
+                "a `parallel` child cannot use the nursery handle `{handle}`: it runs on another thread and \
+                 must be `'static`; give it `{handle}.cancel_token()` (a `CancelToken`: `cancelled()`, `cancel()`) \
+                 or drop `parallel`"
+            );
+            self.failed = true;
+            return error_expr(mac, span, &message);
+        }
+        rewrite(mac)
+    }
+}
+
+/// `compile_error!(message)` at `span`, as an expression of any type (the
+/// macro's path is still used, so its import is not reported unused).
+fn error_expr(mac: &Macro, span: proc_macro2::Span, message: &str) -> Expr {
+    let error = syn::Error::new(span, message).to_compile_error();
+    let path = &mac.path;
+    let marker = proc_macro2::Ident::new(spawn::MARKER, mac.bang_token.spans[0]);
+    syn::parse2(quote::quote!({ #path!(@#marker); #error; ::core::unreachable!() }))
+        .expect("an expression")
+}
+
 fn rewrite(mac: &Macro) -> Expr {
     let span = mac.bang_token.spans[0];
     let path = mac.path.to_token_stream();
@@ -52,12 +166,20 @@ impl VisitMut for SpawnRewriter {
     }
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::Call(call) = expr
+            && let Some(detaching) = detaching_call(call)
+        {
+            let outer = self.detached.replace(detaching);
+            visit_mut::visit_expr_mut(self, expr);
+            self.detached = outer;
+            return;
+        }
         if let Expr::Macro(ExprMacro { mac, .. }) = expr {
             if is_ours(mac, "scope") {
                 return; // a nested nursery: its `spawn!`s are its own
             }
             if verb_of(mac).is_some() {
-                *expr = rewrite(mac);
+                *expr = self.rewrite(mac);
                 return;
             }
             mac.tokens = rewrite_tokens(mac.tokens.clone());
@@ -72,7 +194,7 @@ impl VisitMut for SpawnRewriter {
                 return; // a nested nursery: its `spawn!`s are its own
             }
             if verb_of(&m.mac).is_some() {
-                let expr = rewrite(&m.mac);
+                let expr = self.rewrite(&m.mac);
                 *stmt = Stmt::Expr(expr, m.semi_token);
                 return;
             }

@@ -1,0 +1,10 @@
+use nursery::{nursery, spawn};
+
+#[nursery]
+async fn run() {
+    tokio::spawn(async {
+        spawn!(async {});
+    });
+}
+
+fn main() {}
