@@ -298,6 +298,14 @@ pub fn body<T, F: Future<Output = T>>(body: F) -> F {
     body
 }
 
+/// A `return` in a `#[nursery]` body, checked against the fn's declared
+/// return type where it is written (a mismatch is then one error at the
+/// user's expression, as in a plain fn).
+#[inline(always)]
+pub fn returns<T>(value: T) -> T {
+    value
+}
+
 /// Fixes the output of a child that is a `loop` left only through `?` to
 /// `Result<(), E>`.
 #[inline]

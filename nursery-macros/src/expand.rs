@@ -106,9 +106,21 @@ fn expand(mut func: ItemFn, args: &Args) -> syn::Result<TokenStream> {
     // The statements before the nursery opens run before it exists, so
     // children may borrow every local they declare; items are hoisted
     // (they are visible in the whole block wherever they are written).
-    let (items, prefix, rest) = split_at_opening(&func.block.stmts, args.handle.as_ref());
+    let (items, mut prefix, mut rest) = split_at_opening(&func.block.stmts, args.handle.as_ref());
+    // The body is an async block, whose output type would come from its
+    // first `return`: each is checked against the fn's type where it is.
+    let mut typer = ReturnTyper(ret_of(&func.sig.output));
+    for stmt in &mut rest {
+        typer.visit_stmt_mut(stmt);
+    }
     let deadline = Ident::new("__nursery_deadline", Span::mixed_site());
     let early_deadline = args.timeout.is_some() && !prefix.is_empty();
+    if early_deadline {
+        // Those statements run in an async block too (under the deadline).
+        for stmt in &mut prefix {
+            typer.visit_stmt_mut(stmt);
+        }
+    }
     let settings = settings(args, &handle, early_deadline.then_some(&deadline));
     let fn_name = func.sig.ident.to_string();
     let run = match shape {
@@ -269,4 +281,36 @@ fn opens_nursery(tokens: TokenStream, handle: Option<&Ident>) -> bool {
         }
     }
     false
+}
+
+/// The fn's declared return type, as tokens (`()` when there is none).
+fn ret_of(output: &ReturnType) -> TokenStream {
+    match output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    }
+}
+
+/// Rewrites `return EXPR` in a `#[nursery]` body (not in the closures,
+/// async blocks and items inside it, whose `return`s are their own) into
+/// `return returns::<Ret>(EXPR)`.
+struct ReturnTyper(TokenStream);
+
+impl VisitMut for ReturnTyper {
+    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+        match expr {
+            syn::Expr::Closure(_) | syn::Expr::Async(_) => {}
+            syn::Expr::Return(ret) => {
+                if let Some(value) = &mut ret.expr {
+                    self.visit_expr_mut(value);
+                    let ty = &self.0;
+                    let span = value.span();
+                    **value = syn::parse_quote_spanned!(span=> ::nursery::__private::returns::<#ty>(#value));
+                }
+            }
+            _ => syn::visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 }
