@@ -154,19 +154,171 @@ impl<'scope, E, K: crate::kind::Kind> crate::Nursery<'scope, E, K> {
     pub fn arm_timeout(&self, timeout: std::time::Duration)
     where
         E: TakesTimedOut + 'scope,
-        K: crate::kind::Accepts<'scope, crate::__private::TimeoutChild<E>, E>,
+        K: crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
     {
-        crate::__private::spawn_timeout(self, timeout);
+        spawn_timeout(self, timeout);
     }
 
     /// `#[nursery(timeout = …)]` when the deadline began before the
     /// nursery: see `spawn_timeout_at`.
     #[doc(hidden)]
-    pub fn arm_timeout_at(&self, deadline: &crate::__private::FnDeadline)
+    pub fn arm_timeout_at(&self, deadline: &FnDeadline)
     where
         E: TakesTimedOut + 'scope,
-        K: crate::kind::Accepts<'scope, crate::__private::TimeoutChild<E>, E>,
+        K: crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
     {
-        crate::__private::spawn_timeout_at(self, deadline);
+        spawn_timeout_at(self, deadline);
+    }
+}
+
+/// `#[nursery(timeout = …)]`: a background child named `timeout` that fails
+/// with `E::from(TimedOut)` once `timeout` has passed since its first poll.
+pub(crate) fn spawn_timeout<'scope, E, K>(
+    nursery: &crate::Nursery<'scope, E, K>,
+    timeout: std::time::Duration,
+) where
+    E: TakesTimedOut + 'scope,
+    K: crate::kind::Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
+{
+    arm(nursery, timeout, None);
+}
+
+/// Spawns the nursery's `timeout` child: `timeout` from its first poll, or
+/// at `end` (`Some(None)`: never).
+fn arm<'scope, E, K>(
+    nursery: &crate::Nursery<'scope, E, K>,
+    timeout: std::time::Duration,
+    end: Option<Option<std::time::Instant>>,
+) where
+    E: TakesTimedOut + 'scope,
+    K: crate::kind::Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
+{
+    nursery.state().timeout_armed = true;
+    nursery
+        .builder()
+        .name("timeout")
+        .background()
+        .spawn(TimeoutChild {
+            timeout,
+            end,
+            sleep: None,
+            _e: std::marker::PhantomData,
+        });
+}
+
+/// `#[nursery(timeout = …)]` on a fn whose first statements run before its
+/// nursery opens: the deadline, fixed when the fn is first polled, covers
+/// those statements ([`before_deadline`]) and then the nursery
+/// ([`Nursery::arm_timeout_at`](crate::Nursery::arm_timeout_at)).
+#[derive(Debug)]
+pub struct FnDeadline {
+    /// `None`: never (`Duration::MAX`).
+    end: Option<std::time::Instant>,
+    /// The nursery opened: its `timeout` child keeps the deadline now.
+    handed_over: std::sync::atomic::AtomicBool,
+}
+
+/// The deadline `timeout` from now.
+pub fn fn_deadline(timeout: std::time::Duration) -> FnDeadline {
+    FnDeadline {
+        end: crate::timer::after(crate::timer::timer().now(), timeout),
+        handed_over: std::sync::atomic::AtomicBool::new(false),
+    }
+}
+
+/// Runs the fn's statements (`fut`, which opens the nursery on the way):
+/// if the deadline passes before the nursery opened, `fut` is dropped and
+/// the fn fails as its nursery would have (`E::from(TimedOut)`, named
+/// `timeout`); once it opened, its `timeout` child keeps the deadline.
+pub async fn before_deadline<E, T>(
+    deadline: &FnDeadline,
+    nursery: &'static str,
+    fut: impl Future<Output = T>,
+) -> Result<T, crate::Errors<E>>
+where
+    E: From<crate::TimedOut>,
+{
+    let mut fut = std::pin::pin!(fut);
+    let mut sleep: Option<crate::Sleep> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Ok(out));
+        }
+        if deadline
+            .handed_over
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            sleep = None;
+            return std::task::Poll::Pending;
+        }
+        let Some(end) = deadline.end else {
+            return std::task::Poll::Pending; // never
+        };
+        let sleep = sleep.get_or_insert_with(|| crate::timer::timer().sleep_until(end));
+        sleep.as_mut().poll(cx).map(|()| {
+            let mut errors = None;
+            crate::Errors::push(
+                &mut errors,
+                E::from(crate::TimedOut),
+                Some("timeout".into()),
+                Some(nursery),
+            );
+            Err(errors.expect("one failure was pushed"))
+        })
+    })
+    .await
+}
+
+/// [`spawn_timeout`] for a fn whose deadline began before its nursery.
+pub(crate) fn spawn_timeout_at<'scope, E, K>(
+    nursery: &crate::Nursery<'scope, E, K>,
+    deadline: &FnDeadline,
+) where
+    E: TakesTimedOut + 'scope,
+    K: crate::kind::Kind + crate::kind::Accepts<'scope, TimeoutChild<E>, E>,
+{
+    deadline
+        .handed_over
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    arm(nursery, std::time::Duration::MAX, Some(deadline.end));
+}
+
+/// The child of [`Nursery::arm_timeout`](crate::Nursery::arm_timeout): the nursery's `timeout`.
+pub struct TimeoutChild<E> {
+    timeout: std::time::Duration,
+    /// An absolute deadline (`Some(None)`: never), instead of `timeout`
+    /// from the first poll.
+    end: Option<Option<std::time::Instant>>,
+    sleep: Option<crate::Sleep>,
+    _e: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E> std::fmt::Debug for TimeoutChild<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeoutChild")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<E: From<crate::TimedOut>> Future for TimeoutChild<E> {
+    type Output = Result<(), E>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), E>> {
+        let (timeout, end) = (self.timeout, self.end);
+        let sleep = self.sleep.get_or_insert_with(|| {
+            let timer = crate::timer::timer();
+            match end.unwrap_or_else(|| crate::timer::after(timer.now(), timeout)) {
+                Some(deadline) => timer.sleep_until(deadline),
+                None => Box::pin(std::future::pending()), // never
+            }
+        });
+        sleep
+            .as_mut()
+            .poll(cx)
+            .map(|()| Err(E::from(crate::TimedOut)))
     }
 }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::deadline::{ChildDeadline, TimedOut, When};
-use crate::errors::{Closed, Errors};
+use crate::errors::{Closed, Errors, Failure};
 use crate::kind::{Accepts, Kind, Sendable};
 use crate::node::NodeRef;
 use crate::outcome::{Failed, Outcome};
@@ -93,7 +93,7 @@ pub struct Nursery<'scope, E, K: Kind = Sendable> {
     /// nursery is dropped after its scope's borrows end; the driver's
     /// teardown drops the handler while the scope is alive (a nursery that
     /// is never driven never runs its body, which is what sets a handler).
-    pub(crate) handler: std::mem::ManuallyDrop<Mutex<Option<crate::policy::Handler<'scope, E>>>>,
+    pub(crate) handler: std::mem::ManuallyDrop<Mutex<Option<Handler<'scope, E>>>>,
     _scope: PhantomData<fn(&'scope ()) -> &'scope ()>,
     /// Its errors outlive its scope (they are kept in it, and a child's
     /// deadline may make one): `E: 'scope` is implied wherever a nursery is.
@@ -109,7 +109,7 @@ pub(crate) struct State<E, K: Kind> {
     _kind: K::Marker,
     pub(crate) phase: Phase,
     /// What a child's failure does.
-    pub(crate) policy: crate::policy::Policy,
+    pub(crate) policy: Policy,
     pub(crate) errors: Option<Errors<E>>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
     /// The task driving the nursery, woken by `cancel()` from elsewhere.
@@ -151,6 +151,21 @@ pub(crate) struct State<E, K: Kind> {
     /// The state behind `cancel_token()`, once one was asked for.
     pub(crate) token: Option<std::sync::Arc<crate::token::Inner>>,
 }
+
+/// A nursery's policy for its children's failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Policy {
+    /// The first failure cancels the nursery.
+    #[default]
+    FailFast,
+    /// Failures cancel nobody and are all returned.
+    Supervise,
+    /// Failures cancel nobody and go to the handler, one by one.
+    Handler,
+}
+
+/// A `supervise = handler` nursery's handler.
+pub(crate) type Handler<'scope, E> = Box<dyn FnMut(Failure<E>) + Send + 'scope>;
 
 /// Where a nursery is in its life. The transitions, each a method of
 /// [`State`] (the driver's settlement applies them at the end of a step):

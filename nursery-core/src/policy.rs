@@ -16,25 +16,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::errors::{Errors, Failure, Payload};
 use crate::kind::Kind;
-use crate::nursery::Nursery;
+use crate::nursery::{Handler, Nursery, Policy};
 use crate::outcome::Failed;
 use crate::sync::lock;
 use crate::trace::Reason;
-
-/// A nursery's policy for its children's failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Policy {
-    /// The first failure cancels the nursery.
-    #[default]
-    FailFast,
-    /// Failures cancel nobody and are all returned.
-    Supervise,
-    /// Failures cancel nobody and go to the handler, one by one.
-    Handler,
-}
-
-/// A `supervise = handler` nursery's handler.
-pub(crate) type Handler<'scope, E> = Box<dyn FnMut(Failure<E>) + Send + 'scope>;
 
 impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// A child's failure (its `Err`, or a nested nursery's errors): routed
