@@ -18,18 +18,10 @@ use nursery::{CancelToken, Errors, nursery, spawn};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The value after `name` on the command line, parsed.
-pub fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let at = args.iter().position(|a| a == name)?;
-    let value = args
-        .get(at + 1)
-        .unwrap_or_else(|| panic!("{name} needs a value"));
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}: cannot parse {value:?}")),
-    )
-}
+#[path = "common.rs"]
+mod common;
+#[allow(unused_imports)] // the examples use it, the tests and benchmarks do not
+pub use common::arg;
 
 /// What the server saw; printed as its summary.
 #[derive(Debug, Default)]
@@ -246,11 +238,7 @@ pub struct Load {
 
 impl Load {
     pub fn percentile(&self, p: f64) -> Duration {
-        if self.latencies_us.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
-        Duration::from_micros(u64::from(self.latencies_us[i]))
+        common::percentile(&self.latencies_us, p)
     }
 
     pub fn report(&self) -> String {
