@@ -117,10 +117,12 @@ impl<E> Failure<E> {
         }
     }
 
-    pub(crate) fn cancelled(task: Option<Cow<'static, str>>) -> Self {
+    /// What `Task::result` gives for a child with nothing to give (it does
+    /// not know the child's name).
+    pub(crate) fn cancelled() -> Self {
         Failure {
             what: What::Cancelled,
-            task,
+            task: None,
             nursery: None,
         }
     }

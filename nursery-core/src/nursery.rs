@@ -14,7 +14,7 @@ use crate::deadline::{ChildDeadline, TimedOut, When};
 use crate::errors::{Closed, Errors, Failure};
 use crate::kind::{Accepts, Kind, Sendable};
 use crate::node::NodeRef;
-use crate::outcome::{Failed, Outcome};
+use crate::outcome::Outcome;
 use crate::parallel::{SpawnError, Spawner};
 use crate::registry::{Options, Registry};
 use crate::start::{Started, TaskStatus};
@@ -697,20 +697,6 @@ impl<E, K: Kind> State<E, K> {
             Phase::Closed => Admission::Closed,
             Phase::Cancelling | Phase::Cancelled if !options.shield => Admission::DropUnpolled,
             _ => Admission::Insert,
-        }
-    }
-
-    /// Keeps a child's failure: one error under the child's name, or a
-    /// nested nursery's errors under their own.
-    pub(crate) fn record(
-        &mut self,
-        failed: Failed<E>,
-        task: Option<Cow<'static, str>>,
-        nursery: Option<&'static str>,
-    ) {
-        match failed {
-            Failed::One(error) => Errors::push(&mut self.errors, error, task, nursery),
-            Failed::Many(errors) => Errors::extend(&mut self.errors, errors),
         }
     }
 

@@ -26,41 +26,32 @@ impl<'scope, E, K: Kind> Nursery<'scope, E, K> {
     /// by the policy. The nursery's own deadline (its `timeout` child)
     /// always cancels it.
     pub(crate) fn child_failed(&self, failed: Failed<E>, task: Option<Cow<'static, str>>) {
+        let failure = match failed {
+            Failed::One(error) => Failure::error_of(error, task, self.name()),
+            Failed::Many(errors) => Failure::nested(errors, task),
+        };
         let mut state = self.state();
-        let deadline = state.timeout_armed && task.as_deref() == Some("timeout");
-        if state.policy == Policy::FailFast || deadline {
-            state.record(failed, task, self.name());
-            let reason = if deadline {
-                Reason::Deadline
-            } else {
-                Reason::Failure
-            };
-            state.request_cancel(reason);
+        if state.timeout_armed && failure.name() == Some("timeout") {
+            for part in failure.into_parts() {
+                Errors::push_failure(&mut state.errors, part);
+            }
+            state.request_cancel(Reason::Deadline);
             return;
         }
         drop(state);
-        match failed {
-            Failed::One(error) => self.deliver(Failure::error_of(error, task, self.name())),
-            Failed::Many(errors) => {
-                for failure in errors.into_failures() {
-                    self.deliver(failure);
-                }
-            }
-        }
+        self.route(failure);
     }
 
     /// A child's panic (of its poll, or of its `Drop`): in a fail-fast
     /// nursery, the nursery's panic; otherwise a failure like any other.
     pub(crate) fn child_panicked(&self, payload: Payload, task: Option<Cow<'static, str>>) {
-        if self.state().policy == Policy::FailFast {
-            self.panicked(payload);
-            return;
-        }
-        self.deliver(Failure::panic_of(payload, task, self.name()));
+        self.route(Failure::panic_of(payload, task, self.name()));
     }
 
-    /// A failure that is already whole (a claimed one given back unread):
-    /// routed by the policy as it would have been.
+    /// A failure, by the policy: in a fail-fast nursery an error is kept
+    /// and cancels, a panic is the nursery's panic; under `supervise` it is
+    /// delivered. Every child failure comes here (a claimed one given back
+    /// unread too).
     pub(crate) fn route(&self, failure: Failure<E>) {
         for failure in failure.into_parts() {
             if self.state().policy != Policy::FailFast {

@@ -137,7 +137,11 @@ impl Shared {
 
     /// The children handles gave back, if any (a load when there are none).
     pub(crate) fn take_returned(&self) -> Vec<NodeRef> {
-        if !self.any_returned.swap(false, Ordering::AcqRel) {
+        // A load first: this runs at every step, and there are almost never
+        // any (the swap is a write to a shared line).
+        if !self.any_returned.load(Ordering::Acquire)
+            || !self.any_returned.swap(false, Ordering::AcqRel)
+        {
             return Vec::new();
         }
         std::mem::take(&mut *lock(&self.returned))

@@ -252,35 +252,30 @@ impl<T, E> Future for TaskResult<'_, T, E> {
     type Output = Result<T, Failure<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let interrupted = self.task.interrupted();
-        let Some(joiner) = &mut self.task.joiner else {
-            return cancelled(interrupted);
-        };
-        std::task::ready!(joiner.poll_complete(cx));
-        // SAFETY: complete, seen by `poll_complete` with acquire while we
-        // hold the handle; the handle's `E` is its nursery's (it was made by
-        // that nursery's spawn).
-        #[allow(unsafe_code)]
-        let failure = unsafe { joiner.take_failure::<E>() };
-        // Delivered (or nothing to deliver): the claim ends.
-        joiner.unclaim();
-        if let Some(failure) = failure {
-            return Poll::Ready(Err(failure));
+        let task = &mut self.task;
+        if let Some(joiner) = &mut task.joiner {
+            std::task::ready!(joiner.poll_complete(cx));
+            // SAFETY: complete, seen by `poll_complete` with acquire while we
+            // hold the handle; the handle's `E` is its nursery's (it was made
+            // by that nursery's spawn).
+            #[allow(unsafe_code)]
+            let failure = unsafe { joiner.take_failure::<E>() };
+            // Delivered (or nothing to deliver): the claim ends.
+            joiner.unclaim();
+            if let Some(failure) = failure {
+                return Poll::Ready(Err(failure));
+            }
+            if let Some(value) = joiner.take() {
+                return Poll::Ready(Ok(value));
+            }
         }
-        match joiner.take() {
-            Some(value) => Poll::Ready(Ok(value)),
-            None => cancelled(interrupted),
+        // Nothing to give: code being cancelled is interrupted here, other
+        // code learns the child was cancelled.
+        if task.interrupted() {
+            return Poll::Pending;
         }
+        Poll::Ready(Err(Failure::cancelled()))
     }
-}
-
-/// A child that ended with nothing to give: code being cancelled is
-/// interrupted here, other code learns it was cancelled.
-fn cancelled<T, E>(interrupted: bool) -> Poll<Result<T, Failure<E>>> {
-    if interrupted {
-        return Poll::Pending;
-    }
-    Poll::Ready(Err(Failure::cancelled(None)))
 }
 
 impl<T, E> fmt::Debug for TaskResult<'_, T, E> {
